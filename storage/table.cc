@@ -1,0 +1,225 @@
+#include "storage/table.h"
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <nlohmann/json.hpp>
+
+namespace engram {
+namespace {
+
+// Per-thread scratch of the tiered path, reused across batches to keep lookups allocation-free.
+struct LookupScratch {
+  std::vector<std::pair<uint64_t, uint32_t>> sorted;  // (id, position), sorted by id
+  std::vector<uint32_t> group_begin;                  // unique id u: sorted[group_begin[u]..[u+1])
+  std::vector<uint64_t> miss_ids;
+  std::vector<uint32_t> miss_group;
+};
+
+LookupScratch& Scratch() {
+  thread_local LookupScratch scratch;
+  return scratch;
+}
+
+Status CheckDataFileSize(Env* env, const std::string& table, const TableLayout& layout) {
+  ENGRAM_ASSIGN_OR_RETURN(uint64_t size, env->FileSize(JoinPath(table, kDataFileName)));
+  if (size < layout.data_bytes()) {
+    return Status::Corruption("table " + table + ": data file truncated: " + std::to_string(size) +
+                              " bytes, expected " + std::to_string(layout.data_bytes()));
+  }
+  if (size > layout.data_bytes()) {
+    return Status::Corruption("table " + table + ": data file has " + std::to_string(size) +
+                              " bytes, more than the " + std::to_string(layout.data_bytes()) +
+                              " its MANIFEST describes");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
+Table::Table(std::string path, TableOptions options, Manifest manifest)
+    : path_(std::move(path)), options_(std::move(options)), manifest_(std::move(manifest)) {}
+
+Table::~Table() = default;
+
+Result<std::unique_ptr<Table>> Table::Open(const std::string& path, const TableOptions& options) {
+  Env* env = options.env;
+  ENGRAM_ASSIGN_OR_RETURN(Manifest manifest, ReadManifest(env, path));
+  ENGRAM_ASSIGN_OR_RETURN(std::vector<uint64_t> checksums, ReadPageChecksums(env, path, manifest));
+  ENGRAM_RETURN_IF_ERROR(CheckDataFileSize(env, path, manifest.layout));
+  ENGRAM_ASSIGN_OR_RETURN(auto data, env->OpenRandomAccess(JoinPath(path, kDataFileName),
+                                                           /*direct_io=*/true));
+  std::unique_ptr<Table> table(new Table(path, options, manifest));
+  const TableLayout& layout = table->layout();
+  if (options.dram_mode == DramMode::kResident) {
+    ENGRAM_ASSIGN_OR_RETURN(table->resident_,
+                            ResidentRegion::Open(data.get(), layout, checksums, path,
+                                                 manifest.table_uuid, options.resident));
+    return table;
+  }
+  if (options.dram_mode == DramMode::kCache) {
+    if (options.dram_cache_bytes < layout.row_bytes) {
+      return Status::InvalidArgument("table " + path + ": dram_cache_bytes " +
+                                     std::to_string(options.dram_cache_bytes) +
+                                     " cannot hold one row of " + std::to_string(layout.row_bytes) +
+                                     " bytes");
+    }
+    auto policy = options.cache_policy ? options.cache_policy : NewClockPolicyFactory();
+    table->cache_ = std::make_unique<DramRowCache>(options.dram_cache_bytes, layout.row_bytes,
+                                                   options.dram_cache_shards, *policy);
+  }
+  ENGRAM_ASSIGN_OR_RETURN(table->nvme_,
+                          NvmeReader::Open(std::move(data), layout, std::move(checksums), path,
+                                           options.nvme, &table->nvme_counters_));
+  return table;
+}
+
+Status Table::CheckIds(const uint64_t* ids, size_t n) const {
+  const uint64_t rows = layout().rows;
+  for (size_t i = 0; i < n; ++i) {
+    if (ids[i] >= rows) {
+      return Status::InvalidArgument("table " + path_ + ": id " + std::to_string(ids[i]) +
+                                     " at position " + std::to_string(i) +
+                                     " is out of range (the table has " + std::to_string(rows) +
+                                     " rows)");
+    }
+  }
+  return Status::OK();
+}
+
+Status Table::Lookup(const uint64_t* ids, size_t n, void* out, size_t out_stride) {
+  if (n == 0) return Status::OK();
+  if (out_stride < row_bytes()) {
+    return Status::InvalidArgument("table " + path_ + ": output stride " +
+                                   std::to_string(out_stride) + " is smaller than a row (" +
+                                   std::to_string(row_bytes()) + " bytes)");
+  }
+  if (ids == nullptr || out == nullptr) {
+    return Status::InvalidArgument("table " + path_ + ": null ids or output buffer");
+  }
+  ENGRAM_RETURN_IF_ERROR(CheckIds(ids, n));
+  auto* dst = static_cast<uint8_t*>(out);
+  if (resident_) return LookupResident(ids, n, dst, out_stride);
+  return LookupTiered(ids, n, dst, out_stride);
+}
+
+Status Table::LookupResident(const uint64_t* ids, size_t n, uint8_t* out, size_t out_stride) {
+  // Duplicates are not collapsed here: each output slot needs its own copy anyway, and a
+  // copy from DRAM is the fetch.
+  const uint8_t* base = resident_->data();
+  const TableLayout& l = layout();
+  const size_t row = l.row_bytes;
+  constexpr size_t kAhead = 8;
+  for (size_t i = 0; i < std::min(n, kAhead); ++i) __builtin_prefetch(base + l.OffsetOf(ids[i]));
+  for (size_t i = 0; i < n; ++i) {
+    if (i + kAhead < n) __builtin_prefetch(base + l.OffsetOf(ids[i + kAhead]));
+    std::memcpy(out + i * out_stride, base + l.OffsetOf(ids[i]), row);
+  }
+  dram_counters_.AddLookups(n);
+  dram_counters_.AddHits(n);
+  dram_counters_.AddBytesRead(uint64_t{n} * row);
+  return Status::OK();
+}
+
+Status Table::LookupTiered(const uint64_t* ids, size_t n, uint8_t* out, size_t out_stride) {
+  LookupScratch& s = Scratch();
+  const size_t row = row_bytes();
+  s.sorted.resize(n);
+  for (size_t i = 0; i < n; ++i) s.sorted[i] = {ids[i], static_cast<uint32_t>(i)};
+  std::sort(s.sorted.begin(), s.sorted.end());
+  s.group_begin.clear();
+  for (size_t i = 0; i < n; ++i) {
+    if (i == 0 || s.sorted[i].first != s.sorted[i - 1].first) s.group_begin.push_back(i);
+  }
+  const size_t unique = s.group_begin.size();
+  s.group_begin.push_back(n);
+
+  // Copies the row of unique id u from its first output slot to the others.
+  auto fan_out = [&](size_t u) {
+    const uint8_t* first = out + size_t{s.sorted[s.group_begin[u]].second} * out_stride;
+    for (uint32_t k = s.group_begin[u] + 1; k < s.group_begin[u + 1]; ++k) {
+      std::memcpy(out + size_t{s.sorted[k].second} * out_stride, first, row);
+    }
+  };
+
+  s.miss_ids.clear();
+  s.miss_group.clear();
+  for (size_t u = 0; u < unique; ++u) {
+    const uint64_t id = s.sorted[s.group_begin[u]].first;
+    uint8_t* first = out + size_t{s.sorted[s.group_begin[u]].second} * out_stride;
+    if (cache_ && cache_->Get(id, first)) {
+      fan_out(u);
+      continue;
+    }
+    s.miss_ids.push_back(id);
+    s.miss_group.push_back(static_cast<uint32_t>(u));
+  }
+  if (cache_) {
+    const uint64_t hits = unique - s.miss_ids.size();
+    dram_counters_.AddLookups(unique);
+    dram_counters_.AddHits(hits);
+    dram_counters_.AddMisses(s.miss_ids.size());
+    dram_counters_.AddBytesRead(hits * row);
+  }
+  if (s.miss_ids.empty()) return Status::OK();
+
+  nvme_counters_.AddLookups(s.miss_ids.size());
+  Status st = nvme_->ReadRows(s.miss_ids.data(), s.miss_ids.size(),
+                              [&](size_t k, const uint8_t* src) {
+                                const size_t u = s.miss_group[k];
+                                std::memcpy(out + size_t{s.sorted[s.group_begin[u]].second} * out_stride,
+                                            src, row);
+                                fan_out(u);
+                                if (cache_) cache_->Put(s.miss_ids[k], src);
+                              });
+  if (st.ok()) nvme_counters_.AddHits(s.miss_ids.size());
+  return st;
+}
+
+std::vector<TierStats> Table::Stats() const {
+  std::vector<TierStats> stats;
+  if (resident_ || cache_) stats.push_back(dram_counters_.Snapshot());
+  if (nvme_) stats.push_back(nvme_counters_.Snapshot());
+  return stats;
+}
+
+std::string Table::DramDescription() const {
+  if (resident_) return "resident, " + resident_->description();
+  if (cache_) {
+    return "cache of " + std::to_string(cache_->capacity_rows()) + " rows (" +
+           std::to_string(options_.dram_cache_bytes) + " bytes), policy " +
+           (options_.cache_policy ? options_.cache_policy->name() : std::string("clock"));
+  }
+  return "none";
+}
+
+std::string Table::InfoJson() const {
+  nlohmann::json j = nlohmann::json::parse(SerializeManifest(manifest_));
+  j.erase("manifest_xxh3");
+  j["path"] = path_;
+  j["tiers"] = {{"dram", DramDescription()},
+                {"nvme", NvmeDescription()},
+                {"dram_cache_rows", dram_cache_capacity_rows()},
+                {"dram_cache_metadata_bytes", dram_cache_metadata_bytes()}};
+  nlohmann::json stats = nlohmann::json::array();
+  for (const TierStats& t : Stats()) {
+    stats.push_back({{"tier", t.tier},
+                     {"lookups", t.lookups},
+                     {"hits", t.hits},
+                     {"misses", t.misses},
+                     {"bytes_read", t.bytes_read},
+                     {"reads", t.reads},
+                     {"read_p50_us", t.LatencyPercentileUs(50)},
+                     {"read_p99_us", t.LatencyPercentileUs(99)}});
+  }
+  j["stats"] = std::move(stats);
+  return j.dump(2);
+}
+
+std::string Table::NvmeDescription() const { return nvme_ ? nvme_->backend_description() : "none"; }
+
+uint64_t Table::dram_cache_capacity_rows() const { return cache_ ? cache_->capacity_rows() : 0; }
+uint64_t Table::dram_cache_metadata_bytes() const { return cache_ ? cache_->metadata_bytes() : 0; }
+
+}  // namespace engram
