@@ -18,6 +18,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <tuple>
 #include <utility>
 
 #include "storage/dtype.h"
@@ -119,8 +120,8 @@ struct PyValue {
   bool negative = false;
   uint64_t magnitude = 0;  // |integer|
   std::string str;
-  std::vector<PyValue> items;                          // tuple / list
-  std::vector<std::pair<std::string, PyValue>> dict;   // keys are strings in .npy headers
+  std::vector<PyValue> items;                         // tuple / list
+  std::vector<std::pair<std::string, PyValue>> dict;  // keys are strings in .npy headers
 };
 
 class PyLiteralParser {
@@ -132,7 +133,8 @@ class PyLiteralParser {
     std::string err = ParseValue(out, 0);
     if (!err.empty()) return err;
     SkipSpace();
-    if (pos_ != text_.size()) return "unexpected text after the dict at byte " + std::to_string(pos_);
+    if (pos_ != text_.size())
+      return "unexpected text after the dict at byte " + std::to_string(pos_);
     return "";
   }
 
@@ -270,7 +272,8 @@ Status NpyCorrupt(const std::string& path, std::string_view what) {
 }
 
 Result<ElementType> ParseNpyDescr(const std::string& path, const std::string& descr) {
-  if (descr.size() < 2) return Status::NotSupported(path + ": unsupported .npy dtype '" + descr + "'");
+  if (descr.size() < 2)
+    return Status::NotSupported(path + ": unsupported .npy dtype '" + descr + "'");
   const char order = descr[0];
   const std::string_view code = std::string_view(descr).substr(1);
   for (const TypeNames& n : kTypes) {
@@ -322,8 +325,9 @@ Status ParseNpyHeader(const std::string& path, std::string_view text, ArrayInfo*
   size_t big_dims = 0;
   for (uint64_t d : info->shape) big_dims += d > 1;
   if (fortran->b && big_dims > 1) {
-    return Status::NotSupported(path + ": Fortran-order .npy arrays are not supported; save "
-                                       "with np.ascontiguousarray");
+    return Status::NotSupported(path +
+                                ": Fortran-order .npy arrays are not supported; save "
+                                "with np.ascontiguousarray");
   }
   return Status::OK();
 }
@@ -332,11 +336,11 @@ Status ParseNpyHeader(const std::string& path, std::string_view text, ArrayInfo*
 Status CheckDataFits(const ArrayInfo& info, uint64_t file_size) {
   uint64_t end;
   if (__builtin_add_overflow(info.data_offset, info.data_bytes, &end) || end > file_size) {
-    return Status::Corruption(info.path + ": truncated: " +
-                              (info.tensor.empty() ? "" : "tensor '" + info.tensor + "' ") +
-                              "needs " + std::to_string(info.data_bytes) + " data bytes at offset " +
-                              std::to_string(info.data_offset) + " but the file has " +
-                              std::to_string(file_size) + " bytes");
+    return Status::Corruption(
+        info.path + ": truncated: " + (info.tensor.empty() ? "" : "tensor '" + info.tensor + "' ") +
+        "needs " + std::to_string(info.data_bytes) + " data bytes at offset " +
+        std::to_string(info.data_offset) + " but the file has " + std::to_string(file_size) +
+        " bytes");
   }
   return Status::OK();
 }
@@ -501,17 +505,28 @@ float ElementToFloat(ElementType t, const uint8_t* p) {
       std::memcpy(&v, p, 8);
       return static_cast<float>(v);
     }
-    case ElementType::kF16: return HalfToFloat(static_cast<uint16_t>(ReadLE(p, 2)));
-    case ElementType::kBF16: return BFloat16ToFloat(static_cast<uint16_t>(ReadLE(p, 2)));
-    case ElementType::kF8E4M3: return Fp8E4M3ToFloat(*p);
-    case ElementType::kI8: return static_cast<float>(static_cast<int8_t>(*p));
-    case ElementType::kU8: return static_cast<float>(*p);
-    case ElementType::kI16: return static_cast<float>(static_cast<int16_t>(ReadLE(p, 2)));
-    case ElementType::kU16: return static_cast<float>(ReadLE(p, 2));
-    case ElementType::kI32: return static_cast<float>(static_cast<int32_t>(ReadLE(p, 4)));
-    case ElementType::kU32: return static_cast<float>(ReadLE(p, 4));
-    case ElementType::kI64: return static_cast<float>(static_cast<int64_t>(ReadLE(p, 8)));
-    case ElementType::kU64: return static_cast<float>(ReadLE(p, 8));
+    case ElementType::kF16:
+      return HalfToFloat(static_cast<uint16_t>(ReadLE(p, 2)));
+    case ElementType::kBF16:
+      return BFloat16ToFloat(static_cast<uint16_t>(ReadLE(p, 2)));
+    case ElementType::kF8E4M3:
+      return Fp8E4M3ToFloat(*p);
+    case ElementType::kI8:
+      return static_cast<float>(static_cast<int8_t>(*p));
+    case ElementType::kU8:
+      return static_cast<float>(*p);
+    case ElementType::kI16:
+      return static_cast<float>(static_cast<int16_t>(ReadLE(p, 2)));
+    case ElementType::kU16:
+      return static_cast<float>(ReadLE(p, 2));
+    case ElementType::kI32:
+      return static_cast<float>(static_cast<int32_t>(ReadLE(p, 4)));
+    case ElementType::kU32:
+      return static_cast<float>(ReadLE(p, 4));
+    case ElementType::kI64:
+      return static_cast<float>(static_cast<int64_t>(ReadLE(p, 8)));
+    case ElementType::kU64:
+      return static_cast<float>(ReadLE(p, 8));
   }
   return 0.0f;
 }
@@ -541,11 +556,24 @@ Result<uint64_t> IdAt(const ArrayInfo& info, const uint8_t* p, uint64_t pos) {
   bool negative = false;
   int64_t value = 0;
   switch (info.type) {
-    case ElementType::kI8: value = static_cast<int8_t>(raw); negative = value < 0; break;
-    case ElementType::kI16: value = static_cast<int16_t>(raw); negative = value < 0; break;
-    case ElementType::kI32: value = static_cast<int32_t>(raw); negative = value < 0; break;
-    case ElementType::kI64: value = static_cast<int64_t>(raw); negative = value < 0; break;
-    default: break;
+    case ElementType::kI8:
+      value = static_cast<int8_t>(raw);
+      negative = value < 0;
+      break;
+    case ElementType::kI16:
+      value = static_cast<int16_t>(raw);
+      negative = value < 0;
+      break;
+    case ElementType::kI32:
+      value = static_cast<int32_t>(raw);
+      negative = value < 0;
+      break;
+    case ElementType::kI64:
+      value = static_cast<int64_t>(raw);
+      negative = value < 0;
+      break;
+    default:
+      break;
   }
   if (negative) {
     return Status::InvalidArgument(info.path + ": negative id " + std::to_string(value) +
@@ -579,17 +607,21 @@ size_t ElementSize(ElementType t) {
   switch (t) {
     case ElementType::kF64:
     case ElementType::kI64:
-    case ElementType::kU64: return 8;
+    case ElementType::kU64:
+      return 8;
     case ElementType::kF32:
     case ElementType::kI32:
-    case ElementType::kU32: return 4;
+    case ElementType::kU32:
+      return 4;
     case ElementType::kF16:
     case ElementType::kBF16:
     case ElementType::kI16:
-    case ElementType::kU16: return 2;
+    case ElementType::kU16:
+      return 2;
     case ElementType::kI8:
     case ElementType::kU8:
-    case ElementType::kF8E4M3: return 1;
+    case ElementType::kF8E4M3:
+      return 1;
   }
   return 1;
 }
@@ -599,7 +631,8 @@ std::string_view ElementTypeName(ElementType t) { return NamesOf(t).name; }
 Result<ArrayInfo> ReadNpyInfo(Env* env, const std::string& path) {
   ENGRAM_ASSIGN_OR_RETURN(auto file, env->OpenRandomAccess(path, false));
   ENGRAM_ASSIGN_OR_RETURN(uint64_t size, file->Size());
-  if (size < 10) return NpyCorrupt(path, "file of " + std::to_string(size) + " bytes has no header");
+  if (size < 10)
+    return NpyCorrupt(path, "file of " + std::to_string(size) + " bytes has no header");
   uint8_t pre[12] = {};
   ENGRAM_RETURN_IF_ERROR(file->Read(0, std::min<uint64_t>(size, 12), pre));
   if (std::memcmp(pre, kNpyMagic, kNpyMagicLen) != 0) return NpyCorrupt(path, "bad magic");
@@ -655,8 +688,9 @@ Result<ArrayInfo> ReadArrayInfo(Env* env, const std::string& path_and_tensor) {
   if (s.size() >= kNpy.size() && s.compare(s.size() - kNpy.size(), kNpy.size(), kNpy) == 0) {
     return ReadNpyInfo(env, s);
   }
-  return Status::InvalidArgument(s + ": unknown array file type (expected FILE.npy, "
-                                     "FILE.safetensors or FILE.safetensors:TENSOR)");
+  return Status::InvalidArgument(s +
+                                 ": unknown array file type (expected FILE.npy, "
+                                 "FILE.safetensors or FILE.safetensors:TENSOR)");
 }
 
 Result<std::vector<uint64_t>> ReadIdsNpy(Env* env, const std::string& path) {
@@ -703,7 +737,8 @@ Result<std::unique_ptr<NpyWriter>> NpyWriter::Create(Env* env, const std::string
                                 " has no .npy dtype; write it as raw u8 bytes");
   }
   std::optional<uint64_t> bytes = ShapeBytes(shape, ElementSize(type));
-  if (!bytes) return Status::InvalidArgument(path + ": shape " + ShapeString(shape) + " is too large");
+  if (!bytes)
+    return Status::InvalidArgument(path + ": shape " + ShapeString(shape) + " is too large");
   std::unique_ptr<NpyWriter> w(new NpyWriter());
   ENGRAM_ASSIGN_OR_RETURN(w->file_, env->NewWritableFile(path));
   w->path_ = path;
@@ -745,8 +780,7 @@ Status WriteNpy(Env* env, const std::string& path, ElementType type,
   return writer->Finish();
 }
 
-Status WriteSafetensors(Env* env, const std::string& path,
-                        const std::vector<TensorView>& tensors) {
+Status WriteSafetensors(Env* env, const std::string& path, const std::vector<TensorView>& tensors) {
   json header = json::object();
   std::vector<std::string> seen;
   uint64_t offset = 0;

@@ -36,7 +36,8 @@ struct ArrayInfo {
 };
 
 // .npy header: descr (<f4 <f8 <f2 |i1 |u1 <i2 <u2 <i4 <u4 <i8 <u8; bf16 has no numpy descr),
-// shape, C order only (fortran_order True is NotSupported).
+// shape; C order (fortran_order True only where at most one dimension exceeds 1, since the
+// bytes are then the same; otherwise NotSupported).
 Result<ArrayInfo> ReadNpyInfo(Env* env, const std::string& path);
 // .safetensors: `tensor` names one tensor; empty picks the only tensor (InvalidArgument listing
 // the names when there are several). dtypes F32 F64 F16 BF16 I8 U8 I16 U16 I32 U32 I64 U64

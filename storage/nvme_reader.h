@@ -47,7 +47,8 @@ struct NvmeReaderOptions {
 class NvmeReader {
  public:
   // Called once per requested row: `index` is the row's position in the ids array given to
-  // ReadRows, `row` points at row_bytes bytes valid only during the call.
+  // ReadRows, `row` points at row_bytes bytes valid only during the call. With the pread
+  // backend the sink may be called on a pool thread; calls for one ReadRows never overlap.
   using RowSink = std::function<void(size_t index, const uint8_t* row)>;
 
   // `file` must be the table's data file (opened with direct_io where the fs allows it).
@@ -59,12 +60,13 @@ class NvmeReader {
                                                   std::string table_name,
                                                   const NvmeReaderOptions& options,
                                                   TierCounters* counters);
+  // REQUIRES: no ReadRows in progress.
   virtual ~NvmeReader() = default;
 
   // Reads rows `ids[0..n)` (REQUIRES: unique, < layout.rows) and calls `sink` for each.
   virtual Status ReadRows(const uint64_t* ids, size_t n, const RowSink& sink) = 0;
 
-  // "io_uring" or "pread (io_uring unavailable: <reason>)" / "pread (selected)".
+  // "io_uring (queue depth N)", "pread (io_uring unavailable: <reason>)" or "pread (selected)".
   virtual std::string backend_description() const = 0;
   virtual bool uses_io_uring() const = 0;
 };

@@ -39,19 +39,27 @@ struct ImportPlan {
   uint64_t rows = 0;
   uint32_t dim = 0;
   DType dtype = DType::kF32;
-  bool raw = false;             // copy bytes as they are
-  uint64_t src_row_bytes = 0;   // bytes of one source row
+  bool raw = false;            // copy bytes as they are
+  uint64_t src_row_bytes = 0;  // bytes of one source row
 };
 
 // The dim whose row is exactly `row_bytes` wide in `dtype`, if any.
 std::optional<uint32_t> DimForRowBytes(DType dtype, uint64_t row_bytes) {
   uint64_t dim = 0;
   switch (dtype) {
-    case DType::kF32: dim = row_bytes / 4; break;
+    case DType::kF32:
+      dim = row_bytes / 4;
+      break;
     case DType::kF16:
-    case DType::kBF16: dim = row_bytes / 2; break;
-    case DType::kInt8: dim = row_bytes > 4 ? row_bytes - 4 : 0; break;
-    case DType::kFp8E4M3Ue8m0: dim = row_bytes / (kFp8BlockValues + 1) * kFp8BlockValues; break;
+    case DType::kBF16:
+      dim = row_bytes / 2;
+      break;
+    case DType::kInt8:
+      dim = row_bytes > 4 ? row_bytes - 4 : 0;
+      break;
+    case DType::kFp8E4M3Ue8m0:
+      dim = row_bytes / (kFp8BlockValues + 1) * kFp8BlockValues;
+      break;
   }
   if (dim == 0 || dim > UINT32_MAX) return std::nullopt;
   auto rb = RowBytes(dtype, static_cast<uint32_t>(dim));
@@ -61,9 +69,12 @@ std::optional<uint32_t> DimForRowBytes(DType dtype, uint64_t row_bytes) {
 
 Result<DType> DefaultDType(const ArrayInfo& source) {
   switch (source.type) {
-    case ElementType::kF32: return DType::kF32;
-    case ElementType::kF16: return DType::kF16;
-    case ElementType::kBF16: return DType::kBF16;
+    case ElementType::kF32:
+      return DType::kF32;
+    case ElementType::kF16:
+      return DType::kF16;
+    case ElementType::kBF16:
+      return DType::kBF16;
     default:
       return Status::InvalidArgument(SourceName(source) + ": a " +
                                      std::string(ElementTypeName(source.type)) +
@@ -98,10 +109,11 @@ Result<ImportPlan> PlanImport(const ArrayInfo& source, std::optional<DType> dtyp
     plan.dtype = *dtype;
     std::optional<uint32_t> dim = DimForRowBytes(*dtype, cols);
     if (!dim) {
-      return Status::InvalidArgument(
-          name + ": " + std::to_string(cols) + "-byte raw rows are not a whole " +
-          std::string(DTypeName(*dtype)) + " row (int8: dim + 4 bytes; fp8_e4m3_ue8m0: dim + dim/32 " +
-          "with dim a multiple of 32; f32: 4*dim; f16/bf16: 2*dim)");
+      return Status::InvalidArgument(name + ": " + std::to_string(cols) +
+                                     "-byte raw rows are not a whole " +
+                                     std::string(DTypeName(*dtype)) +
+                                     " row (int8: dim + 4 bytes; fp8_e4m3_ue8m0: dim + dim/32 " +
+                                     "with dim a multiple of 32; f32: 4*dim; f16/bf16: 2*dim)");
     }
     plan.dim = *dim;
     return plan;
@@ -133,10 +145,14 @@ float ToFloat(ElementType t, const uint8_t* p) {
       std::memcpy(&v, p, 8);
       return static_cast<float>(v);
     }
-    case ElementType::kF16: return HalfToFloat(static_cast<uint16_t>(p[0] | p[1] << 8));
-    case ElementType::kBF16: return BFloat16ToFloat(static_cast<uint16_t>(p[0] | p[1] << 8));
-    case ElementType::kF8E4M3: return Fp8E4M3ToFloat(p[0]);
-    default: return 0.0f;  // PlanImport admits only the float types here
+    case ElementType::kF16:
+      return HalfToFloat(static_cast<uint16_t>(p[0] | p[1] << 8));
+    case ElementType::kBF16:
+      return BFloat16ToFloat(static_cast<uint16_t>(p[0] | p[1] << 8));
+    case ElementType::kF8E4M3:
+      return Fp8E4M3ToFloat(p[0]);
+    default:
+      return 0.0f;  // PlanImport admits only the float types here
   }
 }
 

@@ -4,9 +4,9 @@
 // atomically: the old table stays intact until the new one is complete).
 //   - float sources (f32, f64, f16, bf16) -> any dtype; dim = cols; rows quantised with
 //     QuantizeRow (exact for f32->f32, f16->f16, bf16->bf16).
-//   - u8/i8 sources of shape [rows, RowBytes(dtype, dim)] with an explicit int8 or
-//     fp8_e4m3_ue8m0 target are raw rows, copied byte for byte (what export writes for them);
-//     dim is derived from the row width.
+//   - u8/i8 sources of shape [rows, W] with any explicit target dtype are raw rows, copied
+//     byte for byte (what export writes for bf16, int8 and fp8): W must equal
+//     RowBytes(dtype, dim) for some dim, which is derived from it.
 //   - target dtype defaults to the source's (f32, f16, bf16; others need --dtype).
 // Export: rows [begin, end) to .npy: f32 -> <f4, f16 -> <f2, bf16/int8/fp8 -> raw |u1
 // [rows, row_bytes], so export -> import round-trips bit for bit; `as_f32` dequantises instead.

@@ -105,8 +105,7 @@ TEST(NumpyFiles, ScalarAndByteShapes) {
   ASSERT_TRUE(u8.ok());
   EXPECT_EQ(u8->type, ElementType::kU8);
   EXPECT_EQ(u8->shape, (std::vector<uint64_t>{2, 5}));
-  EXPECT_EQ(Floats(DataPath("u8_2x5.npy")),
-            (std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  EXPECT_EQ(Floats(DataPath("u8_2x5.npy")), (std::vector<float>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
 }
 
 TEST(NumpyFiles, IdsWidenToUint64) {
@@ -301,9 +300,9 @@ TEST(BadInput, TruncatedNpyIsCorruption) {
 TEST(BadInput, EveryTruncationFailsCleanly) {
   testing::TempDir dir;
   std::vector<float> a = {1, 2, 3, 4};
-  ASSERT_TRUE(WriteSafetensors(env(), dir.Sub("w.safetensors"),
-                               {{"x", ElementType::kF32, {4}, a.data()}})
-                  .ok());
+  ASSERT_TRUE(
+      WriteSafetensors(env(), dir.Sub("w.safetensors"), {{"x", ElementType::kF32, {4}, a.data()}})
+          .ok());
   for (const std::string& src : {DataPath("f32_3x4_v2.npy"), dir.Sub("w.safetensors")}) {
     std::string good = ReadAll(src);
     const bool npy = src.ends_with(".npy");
@@ -333,8 +332,7 @@ TEST(BadInput, GarbageNpyHeadersAreCorruption) {
       "{'descr': '<f4', 'fortran_order': False, 'shape': (2,)} trailing",
       "{'descr: '<f4'}",
       std::string(5000, '(') + std::string(5000, ')'),
-      "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': " + std::string(100, '[') +
-          "}",
+      "{'descr': '<f4', 'fortran_order': False, 'shape': (2,), 'x': " + std::string(100, '[') + "}",
   };
   for (const std::string& h : headers) {
     WriteAll(dir.Sub("g.npy"), NpyWithHeader(h, 64));
@@ -347,9 +345,9 @@ TEST(BadInput, GarbageNpyHeadersAreCorruption) {
   EXPECT_TRUE(ReadNpyInfo(env(), dir.Sub("g.npy")).status().IsCorruption());
 
   // Accepted variants: double quotes, no trailing comma, Python 2 longs, list shape.
-  WriteAll(dir.Sub("ok.npy"),
-           NpyWithHeader("{\"shape\": [2L, 3], \"fortran_order\": False, \"descr\": \"<i2\"}\n",
-                         12));
+  WriteAll(
+      dir.Sub("ok.npy"),
+      NpyWithHeader("{\"shape\": [2L, 3], \"fortran_order\": False, \"descr\": \"<i2\"}\n", 12));
   auto ok = ReadNpyInfo(env(), dir.Sub("ok.npy"));
   ASSERT_TRUE(ok.ok()) << ok.status().ToString();
   EXPECT_EQ(ok->type, ElementType::kI16);
@@ -482,15 +480,16 @@ TEST(BadInput, MissingFileAndUnknownExtension) {
 TEST(BadInput, WriterRefusesBadTensorNames) {
   testing::TempDir dir;
   float v = 1;
-  EXPECT_TRUE(WriteSafetensors(env(), dir.Sub("d.safetensors"),
-                               {{"a", ElementType::kF32, {1}, &v}, {"a", ElementType::kF32, {1}, &v}})
-                  .IsInvalidArgument());
+  EXPECT_TRUE(
+      WriteSafetensors(env(), dir.Sub("d.safetensors"),
+                       {{"a", ElementType::kF32, {1}, &v}, {"a", ElementType::kF32, {1}, &v}})
+          .IsInvalidArgument());
   EXPECT_TRUE(WriteSafetensors(env(), dir.Sub("m.safetensors"),
                                {{"__metadata__", ElementType::kF32, {1}, &v}})
                   .IsInvalidArgument());
-  EXPECT_TRUE(WriteSafetensors(env(), dir.Sub("u.safetensors"),
-                               {{"\xff\xfe", ElementType::kF32, {1}, &v}})
-                  .IsInvalidArgument());
+  EXPECT_TRUE(
+      WriteSafetensors(env(), dir.Sub("u.safetensors"), {{"\xff\xfe", ElementType::kF32, {1}, &v}})
+          .IsInvalidArgument());
 }
 
 }  // namespace

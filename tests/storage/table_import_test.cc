@@ -94,10 +94,18 @@ void ExpectWithinTolerance(DType dtype, uint32_t dim, const std::vector<uint8_t>
       const float want = src[r * dim + i], got = out[i];
       float tol = 0;
       switch (dtype) {
-        case DType::kF32: tol = 0; break;
-        case DType::kF16: tol = std::fabs(want) * 0x1p-11f + 0x1p-25f; break;
-        case DType::kBF16: tol = std::fabs(want) * 0x1p-8f; break;
-        case DType::kInt8: tol = int8_scale * 0.5f * 1.0001f; break;
+        case DType::kF32:
+          tol = 0;
+          break;
+        case DType::kF16:
+          tol = std::fabs(want) * 0x1p-11f + 0x1p-25f;
+          break;
+        case DType::kBF16:
+          tol = std::fabs(want) * 0x1p-8f;
+          break;
+        case DType::kInt8:
+          tol = int8_scale * 0.5f * 1.0001f;
+          break;
         case DType::kFp8E4M3Ue8m0: {
           const float s = Ue8m0ToFloat(row[dim + i / kFp8BlockValues]);
           tol = std::fabs(want) * 0x1p-4f + s * 0x1p-10f;
@@ -144,8 +152,9 @@ TEST(ImportExport, RoundTripEveryDType) {
     auto info = ReadNpyInfo(env(), out);
     ASSERT_TRUE(info.ok()) << info.status().ToString();
     const bool raw = dtype != DType::kF32 && dtype != DType::kF16;
-    EXPECT_EQ(info->type, raw ? ElementType::kU8 : dtype == DType::kF32 ? ElementType::kF32
-                                                                         : ElementType::kF16);
+    EXPECT_EQ(info->type, raw                    ? ElementType::kU8
+                          : dtype == DType::kF32 ? ElementType::kF32
+                                                 : ElementType::kF16);
     EXPECT_EQ(info->shape, (std::vector<uint64_t>{rows, raw ? la.row_bytes : dim}));
     EXPECT_FALSE(env()->FileExists(out + ".tmp"));
     // f32 and f16 exports carry their dtype; raw rows need it named.
@@ -308,8 +317,8 @@ TEST(ImportErrors, ShapesAndTypes) {
   const std::vector<Case> cases = {
       {"1d.npy", DType::kF32, "2-D"},
       {"3d.npy", DType::kF32, "2-D"},
-      {"u.npy", std::nullopt, "u8"},                   // raw rows need a dtype
-      {"u.npy", DType::kFp8E4M3Ue8m0, "raw rows"},     // 100 != 33 * k
+      {"u.npy", std::nullopt, "u8"},                // raw rows need a dtype
+      {"u.npy", DType::kFp8E4M3Ue8m0, "raw rows"},  // 100 != 33 * k
       {"i32.npy", DType::kF32, "i32"},
       {"odd.npy", DType::kFp8E4M3Ue8m0, "multiple of 32"},
   };
@@ -350,8 +359,10 @@ TEST(ImportErrors, FailedReplaceKeepsTheOldTable) {
   testing::TempDir dir;
   const std::vector<float> old_rows = SourceFloats(100, 16, 7);
   const std::vector<float> new_rows = SourceFloats(100, 16, 8);
-  ASSERT_TRUE(WriteNpy(env(), dir.Sub("old.npy"), ElementType::kF32, {100, 16}, old_rows.data()).ok());
-  ASSERT_TRUE(WriteNpy(env(), dir.Sub("new.npy"), ElementType::kF32, {100, 16}, new_rows.data()).ok());
+  ASSERT_TRUE(
+      WriteNpy(env(), dir.Sub("old.npy"), ElementType::kF32, {100, 16}, old_rows.data()).ok());
+  ASSERT_TRUE(
+      WriteNpy(env(), dir.Sub("new.npy"), ElementType::kF32, {100, 16}, new_rows.data()).ok());
   ASSERT_TRUE(Import(dir.Sub("t"), dir.Sub("old.npy"), DType::kBF16).ok());
   const std::string before = FileBytes(JoinPath(dir.Sub("t"), kDataFileName));
 

@@ -351,6 +351,19 @@ TEST_F(TablectlTest, CorruptDataByteIsReportedByVerifyAndGet) {
   RunOk({"get", table, "0", "99"});  // other pages still read
 }
 
+TEST_F(TablectlTest, InfoOfATableWithATruncatedChecksumsFileShowsTheManifestAndFails) {
+  const std::string table = Path("t");
+  RunOk({"create", table, "--rows", "100", "--dim", "64", "--dtype", "f32"});
+  ASSERT_EQ(::truncate(JoinPath(table, kChecksumFileName).c_str(), 8), 0);
+  RunResult info = Run({"info", table, "--json"});
+  ExpectError(info, 1, "checksums file");
+  json doc = json::parse(info.out);
+  EXPECT_EQ(doc["rows"], 100);
+  EXPECT_EQ(doc["io_backend"].get<std::string>().rfind("unavailable", 0), 0u);
+  ExpectError(Run({"verify", table}), 1, "checksums file");
+  ExpectError(Run({"get", table, "1"}), 1, "checksums file");
+}
+
 TEST_F(TablectlTest, OutOfRangeIdNamesTheId) {
   const std::string table = Path("t");
   RunOk({"create", table, "--rows", "100", "--dim", "8", "--dtype", "f16"});
