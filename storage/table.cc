@@ -195,8 +195,7 @@ std::string Table::DramDescription() const {
 }
 
 std::string Table::InfoJson() const {
-  nlohmann::json j = nlohmann::json::parse(SerializeManifest(manifest_));
-  j.erase("manifest_xxh3");
+  nlohmann::json j = ManifestToJson(manifest_);
   j["path"] = path_;
   j["tiers"] = {{"dram", DramDescription()},
                 {"nvme", NvmeDescription()},

@@ -3,7 +3,6 @@
 #include <xxhash.h>
 
 #include <cstring>
-#include <nlohmann/json.hpp>
 
 namespace engram {
 namespace {
@@ -27,7 +26,9 @@ Result<uint64_t> ParseHex64(const std::string& s) {
   return v;
 }
 
-json ToJson(const Manifest& m) {
+}  // namespace
+
+json ManifestToJson(const Manifest& m) {
   const TableLayout& l = m.layout;
   return json{
       {"format", "engram-store-table"},
@@ -55,6 +56,8 @@ json ToJson(const Manifest& m) {
         {"tool_version", m.creation.tool_version}}},
   };
 }
+
+namespace {
 
 Status CheckEqual(const std::string& table, const char* field, uint64_t stored, uint64_t derived) {
   if (stored == derived) return Status::OK();
@@ -127,7 +130,7 @@ Result<TableLayout> TableLayout::Make(uint64_t rows, uint32_t dim, DType dtype) 
 uint64_t Checksum(const void* data, size_t n) { return XXH3_64bits(data, n); }
 
 std::string SerializeManifest(const Manifest& manifest) {
-  json j = ToJson(manifest);
+  json j = ManifestToJson(manifest);
   const std::string body = j.dump();
   j["manifest_xxh3"] = Hex64(Checksum(body.data(), body.size()));
   return j.dump(2) + "\n";

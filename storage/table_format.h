@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 
@@ -72,6 +73,9 @@ struct Manifest {
   CreationInfo creation;
 };
 
+// The manifest's fields as a JSON object (without "manifest_xxh3"); also the core of
+// `tablectl info --json` and Table::InfoJson().
+nlohmann::json ManifestToJson(const Manifest& manifest);
 // JSON text of the manifest, ending in a "manifest_xxh3" field over the rest.
 std::string SerializeManifest(const Manifest& manifest);
 // Parses and validates; errors name `table` and the bad field (wrong version, bad checksum,

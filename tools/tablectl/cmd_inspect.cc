@@ -30,36 +30,13 @@ std::string DefaultDramTier() {
 }
 
 Json InfoJson(const std::string& path, const Manifest& m, const std::string& io_backend) {
-  const TableLayout& l = m.layout;
-  const CreationInfo& c = m.creation;
-  char file_xxh3[17];
-  std::snprintf(file_xxh3, sizeof(file_xxh3), "%016llx",
-                static_cast<unsigned long long>(m.checksums_file_xxh3));
-  return {{"table", path},
-          {"format_version", m.format_version},
-          {"rows", l.rows},
-          {"dim", l.dim},
-          {"dtype", std::string(DTypeName(l.dtype))},
-          {"row_bytes", l.row_bytes},
-          {"page_size", kPageSize},
-          {"rows_per_page", l.rows_per_page},
-          {"pages_per_row", l.pages_per_row},
-          {"pages", l.num_pages()},
-          {"data_bytes", l.data_bytes()},
-          {"checksum",
-           {{"algorithm", m.checksum_algorithm},
-            {"block_bytes", m.checksum_block_bytes},
-            {"file_xxh3", file_xxh3}}},
-          {"table_uuid", m.table_uuid},
-          {"creation",
-           {{"source", c.source},
-            {"fill", c.fill},
-            {"seed", c.seed},
-            {"created_unix_seconds", c.created_unix_seconds},
-            {"created_utc", FormatUtc(c.created_unix_seconds)},
-            {"tool_version", c.tool_version}}},
-          {"tiers", {{"dram", DefaultDramTier()}, {"nvme", io_backend}}},
-          {"io_backend", io_backend}};
+  Json j = ManifestToJson(m);
+  j["table"] = path;
+  j["pages"] = m.layout.num_pages();
+  j["creation"]["created_utc"] = FormatUtc(m.creation.created_unix_seconds);
+  j["tiers"] = {{"dram", DefaultDramTier()}, {"nvme", io_backend}};
+  j["io_backend"] = io_backend;
+  return j;
 }
 
 void PrintInfoText(const Json& j) {
