@@ -384,7 +384,13 @@ TEST_F(TablectlTest, BadCommandLinesGiveOneErrorLine) {
   const std::vector<Case> cases = {
       {{}, 2, "no command"},
       {{"bogus"}, 2, "unknown command 'bogus'"},
-      {{"bench", table}, 2, "not implemented"},
+      {{"serve", table}, 2, "not implemented"},
+      {{"bench", table}, 2, "missing --trace"},
+      {{"bench", table, "--trace", "zipf:-1"}, 2, "zipf:-1"},
+      {{"bench", table, "--trace", "uniform", "--dram-cache", "12XB"}, 2, "12XB"},
+      {{"bench", table, "--trace", "uniform", "--duration", "0"}, 2, "--duration"},
+      {{"bench", table, "--trace", "uniform", "--shared"}, 2, "--resident"},
+      {{"bench", table, "--trace", "uniform", "--hbm-cache", "1G"}, 1, "HBM"},
       {{"create", Path("n"), "--rows", "abc", "--dim", "8", "--dtype", "f32"}, 2, "--rows"},
       {{"create", Path("n"), "--rows", "-5", "--dim", "8", "--dtype", "f32"}, 2, "--rows"},
       {{"create", Path("n"), "--rows", "10", "--dtype", "f32"}, 2, "missing --dim"},
@@ -420,6 +426,38 @@ TEST_F(TablectlTest, BadCommandLinesGiveOneErrorLine) {
   EXPECT_FALSE(Env::Default()->FileExists(Path("n")));
 }
 
+// bench: the per-tier counters add up and tell where the rows came from.
+TEST_F(TablectlTest, BenchReportsThroughputAndPerTierCounts) {
+  const std::string table = Path("t");
+  RunOk({"create", table, "--rows", "20000", "--dim", "64", "--dtype", "f32", "--fill", "random"});
+  json cached = RunJson({"bench", table, "--trace", "zipf:1.2", "--dram-cache", "1MiB",
+                         "--threads", "2", "--batch", "256", "--duration", "0.3", "--json"});
+  EXPECT_GT(cached["rows_per_sec"].get<double>(), 0.0);
+  EXPECT_GT(cached["rows"].get<uint64_t>(), 0u);
+  ASSERT_EQ(cached["tiers"].size(), 2u);
+  const json& dram = cached["tiers"][0];
+  const json& nvme = cached["tiers"][1];
+  EXPECT_EQ(dram["tier"], "dram");
+  EXPECT_EQ(dram["lookups"].get<uint64_t>(),
+            dram["hits"].get<uint64_t>() + dram["misses"].get<uint64_t>());
+  EXPECT_GT(dram["hits"].get<uint64_t>(), 0u);  // Zipf 1.2 repeats its hot rows
+  EXPECT_EQ(nvme["lookups"].get<uint64_t>(), dram["misses"].get<uint64_t>());
+  EXPECT_GE(nvme["bytes_read"].get<uint64_t>(), nvme["reads"].get<uint64_t>() * 4096);
+
+  json resident = RunJson({"bench", table, "--trace", "uniform", "--resident", "--duration",
+                           "0.2", "--json"});
+  ASSERT_EQ(resident["tiers"].size(), 1u);
+  EXPECT_EQ(resident["tiers"][0]["hits"], resident["tiers"][0]["lookups"]);
+  EXPECT_EQ(resident["tiers"][0]["lookups"].get<uint64_t>(), resident["rows"].get<uint64_t>());
+
+  RunResult text = RunOk({"bench", table, "--trace", "uniform", "--dram-cache", "0",
+                          "--duration", "0.2"});
+  EXPECT_NE(text.out.find("rows/s"), std::string::npos) << text.out;
+  EXPECT_NE(text.out.find("nvme  lookups"), std::string::npos) << text.out;
+  EXPECT_EQ(text.out.find("dram  lookups"), std::string::npos) << text.out;
+}
+
+
 TEST_F(TablectlTest, HelpAndVersion) {
   RunResult help = RunOk({"--help"});
   for (const char* cmd : {"create", "import", "export", "info", "verify", "get"}) {
@@ -449,6 +487,8 @@ using tablectl::FlagSpec;
 using tablectl::ParseArgs;
 using tablectl::ParseRowRange;
 using tablectl::ParseUint64;
+using tablectl::ParseByteSize;
+using tablectl::ParseSeconds;
 
 TEST(TablectlArgsTest, FlagsAndPositionals) {
   const std::vector<FlagSpec> flags = {{"rows", "N", ""}, {"json", "", ""}};
@@ -519,6 +559,19 @@ TEST(TablectlProgressTest, PlainLinesEveryTenPercent) {
   ASSERT_EQ(lines.size(), 10u) << text;
   EXPECT_EQ(lines.front(), "verify: 10% 105 B/1000 B");
   EXPECT_EQ(lines.back(), "verify: 100% 1000 B/1000 B");
+}
+
+TEST(TablectlArgsTest, ByteSizesAndSeconds) {
+  EXPECT_EQ(*ParseByteSize("0", "s"), 0u);
+  EXPECT_EQ(*ParseByteSize("4096", "s"), 4096u);
+  EXPECT_EQ(*ParseByteSize("128MiB", "s"), 128u << 20);
+  EXPECT_EQ(*ParseByteSize("8G", "s"), 8ull << 30);
+  EXPECT_FALSE(ParseByteSize("8X", "s").ok());
+  EXPECT_FALSE(ParseByteSize("MiB", "s").ok());
+  EXPECT_FALSE(ParseByteSize("99999999999T", "s").ok());
+  EXPECT_DOUBLE_EQ(*ParseSeconds("0.5", "d"), 0.5);
+  EXPECT_FALSE(ParseSeconds("-1", "d").ok());
+  EXPECT_FALSE(ParseSeconds("1s", "d").ok());
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "tools/tablectl/args.h"
 
+#include <charconv>
+#include <cmath>
 #include <limits>
 
 namespace engram::tablectl {
@@ -88,6 +90,39 @@ Result<uint32_t> ParseUint32(std::string_view text, std::string_view what) {
                                    "' is too large (at most 4294967295)");
   }
   return static_cast<uint32_t>(v);
+}
+
+Result<uint64_t> ParseByteSize(std::string_view text, std::string_view what) {
+  size_t digits = 0;
+  while (digits < text.size() && text[digits] >= '0' && text[digits] <= '9') ++digits;
+  std::string_view unit = text.substr(digits);
+  int shift = -1;
+  static const std::pair<std::string_view, int> kUnits[] = {
+      {"", 0},    {"B", 0},    {"K", 10},   {"k", 10},   {"KiB", 10}, {"M", 20},
+      {"m", 20},  {"MiB", 20}, {"G", 30},   {"g", 30},   {"GiB", 30}, {"T", 40},
+      {"t", 40},  {"TiB", 40}};
+  for (const auto& [name, bits] : kUnits) {
+    if (unit == name) shift = bits;
+  }
+  if (digits == 0 || shift < 0) {
+    return Status::InvalidArgument(std::string(what) + ": '" + std::string(text) +
+                                   "' is not a size (examples: 0, 4096, 512MiB, 8G)");
+  }
+  ENGRAM_ASSIGN_OR_RETURN(uint64_t n, ParseUint64(text.substr(0, digits), what));
+  if (shift > 0 && n > (std::numeric_limits<uint64_t>::max() >> shift)) {
+    return Status::InvalidArgument(std::string(what) + ": '" + std::string(text) + "' is too large");
+  }
+  return n << shift;
+}
+
+Result<double> ParseSeconds(std::string_view text, std::string_view what) {
+  double v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || !std::isfinite(v) || v <= 0) {
+    return Status::InvalidArgument(std::string(what) + ": '" + std::string(text) +
+                                   "' is not a positive number of seconds");
+  }
+  return v;
 }
 
 Result<RowRange> ParseRowRange(std::string_view text) {

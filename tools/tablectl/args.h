@@ -52,6 +52,12 @@ Result<uint64_t> ParseUint64(std::string_view text, std::string_view what);
 // As ParseUint64, also rejecting values above UINT32_MAX.
 Result<uint32_t> ParseUint32(std::string_view text, std::string_view what);
 
+// A byte size: a non-negative integer with an optional unit, K/M/G/T (powers of 1024, also
+// spelt KiB/MiB/GiB/TiB or k/m/g/t) or B; "0" is allowed. `what` names the value in errors.
+Result<uint64_t> ParseByteSize(std::string_view text, std::string_view what);
+// A positive decimal number of seconds ("5", "0.5").
+Result<double> ParseSeconds(std::string_view text, std::string_view what);
+
 // A half-open row range "A:B" with either side optional, like a Python slice ("A:", ":B",
 // ":"). end == nullopt means "to the last row".
 struct RowRange {

@@ -45,5 +45,6 @@ int RunExport(const ParsedArgs& args);
 int RunInfo(const ParsedArgs& args);
 int RunVerify(const ParsedArgs& args);
 int RunGet(const ParsedArgs& args);
+int RunBench(const ParsedArgs& args);
 
 }  // namespace engram::tablectl
