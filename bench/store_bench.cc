@@ -78,6 +78,8 @@ struct Flags {
   uint32_t queue_depth = 32;
   std::vector<uint32_t> nvme_threads = {1, 2};
   double nvme_seconds = 8;
+  // Each side's time is split into this many rounds, alternated with its peer's.
+  uint32_t rounds = 3;
 };
 
 constexpr char kUsage[] =
@@ -85,7 +87,7 @@ constexpr char kUsage[] =
     "  [--json] [--json_out PATH] [--resident_rows N] [--nvme_rows N] [--trace uniform|zipf:A]\n"
     "  [--trace_length N] [--seed S] [--gather_threads N] [--gather_batch B]\n"
     "  [--gather_seconds S] [--nvme_batch B] [--queue_depth QD] [--nvme_threads 1,2]\n"
-    "  [--nvme_seconds S]\n";
+    "  [--nvme_seconds S] [--rounds R]\n";
 
 std::vector<std::string> SplitComma(const std::string& s) {
   std::vector<std::string> out;
@@ -171,6 +173,9 @@ Status SetFlag(Flags& f, const std::string& name, const std::string& v) {
       f.nvme_threads.push_back(n);
     }
     if (f.nvme_threads.empty()) return Status::InvalidArgument("--nvme_threads: empty list");
+  } else if (name == "rounds") {
+    ENGRAM_ASSIGN_OR_RETURN(f.rounds, ParsePositiveU32(name, v));
+    if (f.rounds > 100) return Status::InvalidArgument("--rounds: at most 100");
   } else if (name == "nvme_seconds") {
     ENGRAM_ASSIGN_OR_RETURN(f.nvme_seconds, ParsePositiveDouble(name, v));
   } else {
@@ -455,6 +460,25 @@ Status FillFromTable(Table* table, uint8_t* buf) {
   return Status::OK();
 }
 
+// Runs each of `runners` `rounds` times, alternating (a b c a b c ...), so that every side sees
+// the same background load on this shared machine, and pools each side's rounds.
+Result<std::vector<DriverResult>> AlternateRounds(
+    const std::vector<std::function<Result<DriverResult>()>>& runners, uint32_t rounds) {
+  std::vector<std::vector<DriverResult>> per(runners.size());
+  for (uint32_t r = 0; r < rounds; ++r) {
+    for (size_t k = 0; k < runners.size(); ++k) {
+      ENGRAM_ASSIGN_OR_RETURN(DriverResult one, runners[k]());
+      per[k].push_back(std::move(one));
+    }
+  }
+  std::vector<DriverResult> merged;
+  for (const auto& runs : per) {
+    ENGRAM_ASSIGN_OR_RETURN(DriverResult m, MergeResults(runs));
+    merged.push_back(std::move(m));
+  }
+  return merged;
+}
+
 Status RunResidentGather(Table* table, const Flags& f, Report& rep) {
   const TableLayout l = table->layout();
   ENGRAM_ASSIGN_OR_RETURN(TraceSpec spec, ParseTraceSpec(f.trace));
@@ -465,19 +489,20 @@ Status RunResidentGather(Table* table, const Flags& f, Report& rep) {
   DriverOptions d;
   d.threads = f.gather_threads;
   d.batch = f.gather_batch;
-  d.duration_seconds = f.gather_seconds;
+  d.duration_seconds = f.gather_seconds / f.rounds;
   d.out_stride = l.row_bytes;
-
   const int64_t thp_table = AnonHugePagesBytes();
-  ENGRAM_ASSIGN_OR_RETURN(DriverResult ours, RunTableLookups(table, trace, d));
-  Say("resident_gather  : ours    %s\n", FormatSummary(ours).c_str());
 
-  // Ceiling: the same batches gathered with one memcpy per row from a private THP buffer.
+  // Ceiling: the same batches gathered with one memcpy per row from a private THP buffer
+  // holding the same bytes in the same layout.
   HugeBuffer ceiling;
   const double t0 = NowSeconds();
   ENGRAM_RETURN_IF_ERROR(ceiling.Allocate(l.data_bytes()));
+  std::memset(ceiling.data(), 0, l.data_bytes());  // first touch: page faults, THP allocation
+  const double t1 = NowSeconds();
   ENGRAM_RETURN_IF_ERROR(FillFromTable(table, ceiling.data()));
-  const double fill_s = NowSeconds() - t0;
+  const double fault_s = t1 - t0;
+  const double fill_s = NowSeconds() - t1;
   const int64_t thp_all = AnonHugePagesBytes();
   const uint8_t* base = ceiling.data();
   const size_t row = l.row_bytes;
@@ -486,8 +511,6 @@ Status RunResidentGather(Table* table, const Flags& f, Report& rep) {
     for (size_t i = 0; i < n; ++i) std::memcpy(dst + i * stride, base + l.OffsetOf(ids[i]), row);
     return Status::OK();
   };
-  ENGRAM_ASSIGN_OR_RETURN(DriverResult peer, RunLookups(memcpy_gather, {}, l.row_bytes, trace, d));
-  Say("resident_gather  : ceiling %s\n", FormatSummary(peer).c_str());
   // Informational second peer: the same loop with software prefetch 8 rows ahead.
   LookupFn prefetch_gather = [base, row, l](const uint64_t* ids, size_t n, void* out,
                                             size_t stride) {
@@ -500,18 +523,28 @@ Status RunResidentGather(Table* table, const Flags& f, Report& rep) {
     }
     return Status::OK();
   };
-  ENGRAM_ASSIGN_OR_RETURN(DriverResult peer_pf,
-                          RunLookups(prefetch_gather, {}, l.row_bytes, trace, d));
+  ENGRAM_ASSIGN_OR_RETURN(
+      std::vector<DriverResult> res,
+      AlternateRounds({[&] { return RunTableLookups(table, trace, d); },
+                       [&] { return RunLookups(memcpy_gather, {}, l.row_bytes, trace, d); },
+                       [&] { return RunLookups(prefetch_gather, {}, l.row_bytes, trace, d); }},
+                      f.rounds));
+  const DriverResult& ours = res[0];
+  const DriverResult& peer = res[1];
+  const DriverResult& peer_pf = res[2];
+  Say("resident_gather  : ours    %s\n", FormatSummary(ours).c_str());
+  Say("resident_gather  : ceiling %s\n", FormatSummary(peer).c_str());
   Say("resident_gather  : ceiling+prefetch %s\n", FormatSummary(peer_pf).c_str());
 
   const double ratio = ours.rows_per_sec / peer.rows_per_sec;
   const double ratio_pf = ours.rows_per_sec / peer_pf.rows_per_sec;
-  Say("resident_gather  : ratio %.3f vs memcpy ceiling (%.3f vs prefetching ceiling); "
-      "AnonHugePages %s with the table, %s with table + ceiling (%s); ceiling filled in %.1f s; "
-      "%s\n",
-      ratio, ratio_pf, GiB(thp_table).c_str(), GiB(thp_all).c_str(),
-      GiB(2.0 * l.data_bytes()).c_str(), fill_s, table->DramDescription().c_str());
+  Say("resident_gather  : ratio %.3f vs memcpy ceiling (%.3f vs prefetching ceiling), %u "
+      "alternating rounds; AnonHugePages %s with the table, %s with table + ceiling (of %s); "
+      "ceiling faulted in %.1f s, copied from the table in %.1f s; %s\n",
+      ratio, ratio_pf, f.rounds, GiB(thp_table).c_str(), GiB(thp_all).c_str(),
+      GiB(2.0 * l.data_bytes()).c_str(), fault_s, fill_s, table->DramDescription().c_str());
   rep.workloads["resident_gather"] = {{"trace", f.trace},
+                                      {"rounds", f.rounds},
                                       {"ours", ToJson(ours)},
                                       {"ceiling_memcpy", ToJson(peer)},
                                       {"ceiling_memcpy_prefetch", ToJson(peer_pf)},
@@ -519,6 +552,8 @@ Status RunResidentGather(Table* table, const Flags& f, Report& rep) {
                                       {"ratio_vs_prefetch", ratio_pf},
                                       {"anon_huge_pages_table_bytes", thp_table},
                                       {"anon_huge_pages_total_bytes", thp_all},
+                                      {"ceiling_fault_seconds", fault_s},
+                                      {"ceiling_fill_seconds", fill_s},
                                       {"dram", table->DramDescription()}};
   rep.summary.push_back({"resident_gather", Fmt("%.2f M rows/s", ours.rows_per_sec / 1e6),
                          Fmt("%.2f M rows/s", peer.rows_per_sec / 1e6), ratio, ">= 0.80",
@@ -530,12 +565,12 @@ Status RunResidentGather(Table* table, const Flags& f, Report& rep) {
 // NVMe workloads
 
 struct RawReadResult {
-  uint32_t threads = 0;
   double seconds = 0;
   uint64_t reads = 0;
-  double iops = 0;
-  double p50_us = 0, p99_us = 0;                // exact
-  double bucket_p50_us = 0, bucket_p99_us = 0;  // as TierStats would report them
+  std::vector<double> latencies_us;  // every read's latency
+  TierStats hist;                    // the same reads in the table's latency buckets
+
+  double iops() const { return seconds > 0 ? reads / seconds : 0; }
 };
 
 int64_t NowNs() {
@@ -556,16 +591,18 @@ Status RawReadThread(const std::string& path, const TableLayout& l,
     int fd;
     ~FdCloser() { ::close(fd); }
   } fd_closer{fd};
-  io_uring ring;
-  if (int r = io_uring_queue_init(qd, &ring, 0); r < 0) {
-    return Status::FromErrno("raw peer: io_uring_queue_init", -r);
-  }
-  std::unique_ptr<io_uring, void (*)(io_uring*)> ring_guard(&ring, io_uring_queue_exit);
+  // The buffer outlives the ring (declared first), so an error return with reads in flight
+  // never lets the kernel write into freed memory.
   const size_t buf_bytes = size_t{qd} * kPageSize;
   std::unique_ptr<void, decltype(&std::free)> buf(std::aligned_alloc(kPageSize, buf_bytes),
                                                   &std::free);
   if (!buf) return Status::ResourceExhausted("raw peer: buffer");
   std::memset(buf.get(), 0, buf_bytes);
+  io_uring ring;
+  if (int r = io_uring_queue_init(qd, &ring, 0); r < 0) {
+    return Status::FromErrno("raw peer: io_uring_queue_init", -r);
+  }
+  std::unique_ptr<io_uring, void (*)(io_uring*)> ring_guard(&ring, io_uring_queue_exit);
   iovec iov{buf.get(), buf_bytes};
   if (int r = io_uring_register_buffers(&ring, &iov, 1); r < 0) {
     return Status::FromErrno("raw peer: io_uring_register_buffers", -r);
@@ -619,7 +656,7 @@ Status RawReadThread(const std::string& path, const TableLayout& l,
 
 Result<RawReadResult> RunRawReads(const std::string& data_path, const TableLayout& l,
                                   const std::vector<uint64_t>& trace, uint32_t threads, uint32_t qd,
-                                  double seconds) {
+                                  double seconds, uint64_t trace_offset) {
   TierCounters hist("raw");
   std::vector<std::vector<double>> lat(threads);
   std::vector<uint64_t> reads(threads, 0);
@@ -629,30 +666,34 @@ Result<RawReadResult> RunRawReads(const std::string& data_path, const TableLayou
   const int64_t deadline = start + static_cast<int64_t>(seconds * 1e9);
   for (uint32_t t = 0; t < threads; ++t) {
     lat[t].reserve(static_cast<size_t>(seconds * 150000));
-    pool.emplace_back([&, t] {
-      errors[t] = RawReadThread(data_path, l, trace, trace.size() / threads * t + 12345, qd,
-                                deadline, &hist, &lat[t], &reads[t]);
+    const size_t begin = trace_offset + trace.size() / threads * t;
+    pool.emplace_back([&, t, begin] {
+      errors[t] =
+          RawReadThread(data_path, l, trace, begin, qd, deadline, &hist, &lat[t], &reads[t]);
     });
   }
   for (std::thread& th : pool) th.join();
   const int64_t end = NowNs();
   for (const Status& s : errors) ENGRAM_RETURN_IF_ERROR(s);
   RawReadResult r;
-  r.threads = threads;
   r.seconds = (end - start) / 1e9;
-  std::vector<double> all;
   for (uint32_t t = 0; t < threads; ++t) {
     r.reads += reads[t];
-    all.insert(all.end(), lat[t].begin(), lat[t].end());
+    r.latencies_us.insert(r.latencies_us.end(), lat[t].begin(), lat[t].end());
   }
-  r.iops = r.reads / r.seconds;
-  std::sort(all.begin(), all.end());
-  r.p50_us = PercentileOfSorted(all, 50);
-  r.p99_us = PercentileOfSorted(all, 99);
-  const TierStats h = hist.Snapshot();
-  r.bucket_p50_us = h.LatencyPercentileUs(50);
-  r.bucket_p99_us = h.LatencyPercentileUs(99);
+  r.hist = hist.Snapshot();
   return r;
+}
+
+void MergeRaw(RawReadResult& sum, RawReadResult one) {
+  sum.seconds += one.seconds;
+  sum.reads += one.reads;
+  sum.latencies_us.insert(sum.latencies_us.end(), one.latencies_us.begin(), one.latencies_us.end());
+  sum.hist.tier = one.hist.tier;
+  sum.hist.reads += one.hist.reads;
+  for (int b = 0; b < kLatencyBuckets; ++b) {
+    sum.hist.latency_us_buckets[b] += one.hist.latency_us_buckets[b];
+  }
 }
 
 const TierStats* FindTier(const std::vector<TierStats>& tiers, const std::string& name) {
@@ -686,9 +727,24 @@ Status RunNvmeRandom(const std::string& path, const Flags& f, Report& rep) {
     DriverOptions d;
     d.threads = threads;
     d.batch = f.nvme_batch;
-    d.duration_seconds = f.nvme_seconds;
+    d.duration_seconds = f.nvme_seconds / f.rounds;
     d.out_stride = l.row_bytes;
-    ENGRAM_ASSIGN_OR_RETURN(DriverResult ours, RunTableLookups(table.get(), trace, d));
+    // Alternating rounds: ours, raw, ours, raw... (see AlternateRounds).
+    std::vector<DriverResult> our_rounds;
+    RawReadResult raw;
+    // Every run starts in its own slice of each thread's part of the trace, so no run rereads
+    // pages another run just read (in case the virtual disk's host caches them).
+    const uint64_t slice = trace.size() / threads / (2 * f.rounds);
+    for (uint32_t r = 0; r < f.rounds; ++r) {
+      d.trace_offset = 2 * r * slice;
+      ENGRAM_ASSIGN_OR_RETURN(DriverResult one, RunTableLookups(table.get(), trace, d));
+      our_rounds.push_back(std::move(one));
+      ENGRAM_ASSIGN_OR_RETURN(RawReadResult raw_one,
+                              RunRawReads(data_path, l, trace, threads, f.queue_depth,
+                                          f.nvme_seconds / f.rounds, (2 * r + 1) * slice));
+      MergeRaw(raw, std::move(raw_one));
+    }
+    ENGRAM_ASSIGN_OR_RETURN(DriverResult ours, MergeResults(our_rounds));
     const TierStats* nvme = FindTier(ours.tier_deltas, "nvme");
     const uint64_t our_reads = nvme ? nvme->reads : 0;
     const double our_iops = our_reads / ours.seconds;
@@ -697,30 +753,31 @@ Status RunNvmeRandom(const std::string& path, const Flags& f, Report& rep) {
     Say("nvme_random %ut   : ours %.0f IOPS (read p50<=%.0f us p99<=%.0f us)  %s\n", threads,
         our_iops, our_p50, our_p99, FormatSummary(ours).c_str());
 
-    ENGRAM_ASSIGN_OR_RETURN(RawReadResult raw, RunRawReads(data_path, l, trace, threads,
-                                                           f.queue_depth, f.nvme_seconds));
-    const double ratio = our_iops / raw.iops;
+    std::sort(raw.latencies_us.begin(), raw.latencies_us.end());
+    const double raw_p50 = PercentileOfSorted(raw.latencies_us, 50);
+    const double raw_p99 = PercentileOfSorted(raw.latencies_us, 99);
+    const double ratio = our_iops / raw.iops();
     Say("nvme_random %ut   : raw io_uring %.0f IOPS (read p50 %.0f us p99 %.0f us exact; "
         "p50<=%.0f p99<=%.0f us in the table's buckets; %" PRIu64 " reads in %.2f s)\n",
-        threads, raw.iops, raw.p50_us, raw.p99_us, raw.bucket_p50_us, raw.bucket_p99_us, raw.reads,
-        raw.seconds);
-    Say("nvme_random %ut   : ratio %.3f\n", threads, ratio);
+        threads, raw.iops(), raw_p50, raw_p99, raw.hist.LatencyPercentileUs(50),
+        raw.hist.LatencyPercentileUs(99), raw.reads, raw.seconds);
+    Say("nvme_random %ut   : ratio %.3f (%u alternating rounds)\n", threads, ratio, f.rounds);
     runs.push_back({{"threads", threads},
                     {"ours", ToJson(ours)},
                     {"ours_iops", our_iops},
                     {"ours_read_p50_us", our_p50},
                     {"ours_read_p99_us", our_p99},
-                    {"raw_iops", raw.iops},
+                    {"raw_iops", raw.iops()},
                     {"raw_reads", raw.reads},
                     {"raw_seconds", raw.seconds},
-                    {"raw_read_p50_us", raw.p50_us},
-                    {"raw_read_p99_us", raw.p99_us},
-                    {"raw_read_bucket_p50_us", raw.bucket_p50_us},
-                    {"raw_read_bucket_p99_us", raw.bucket_p99_us},
+                    {"raw_read_p50_us", raw_p50},
+                    {"raw_read_p99_us", raw_p99},
+                    {"raw_read_bucket_p50_us", raw.hist.LatencyPercentileUs(50)},
+                    {"raw_read_bucket_p99_us", raw.hist.LatencyPercentileUs(99)},
                     {"ratio", ratio}});
     rep.summary.push_back({"nvme_random " + std::to_string(threads) + "t",
-                           Fmt("%.0f IOPS", our_iops), Fmt("%.0f IOPS", raw.iops), ratio, ">= 0.85",
-                           ratio >= 0.85});
+                           Fmt("%.0f IOPS", our_iops), Fmt("%.0f IOPS", raw.iops()), ratio,
+                           ">= 0.85", ratio >= 0.85});
   }
   rep.workloads["nvme_random"] = {
       {"table", path},          {"data_file", data_path}, {"queue_depth", f.queue_depth},

@@ -296,7 +296,8 @@ void LookupThread(const LookupFn& lookup, const std::vector<uint64_t>& trace,
   } else {
     std::memset(out.get(), 0, out_bytes);  // fault the pages in before timing
   }
-  TraceCursor cursor(trace, trace.size() / o.threads * t, o.batch);
+  TraceCursor cursor(trace, (o.trace_offset % trace.size()) + trace.size() / o.threads * t,
+                     o.batch);
   Rng rng(o.seed + t);
   st.latencies_us.reserve(std::min<size_t>(o.latency_samples_per_thread, 1 << 16));
 
@@ -344,6 +345,30 @@ Status CheckDriverArgs(uint32_t row_bytes, const std::vector<uint64_t>& trace,
     return Status::InvalidArgument("bench: latency_samples_per_thread must be >= 1");
   }
   return Status::OK();
+}
+
+// Fills the latency fields of `r` from an ascending sample.
+void SetLatencies(DriverResult& r, std::vector<double> sorted) {
+  r.latency_samples = sorted.size();
+  r.batch_p50_us = PercentileOfSorted(sorted, 50);
+  r.batch_p99_us = PercentileOfSorted(sorted, 99);
+  r.batch_max_us = sorted.empty() ? 0 : sorted.back();
+  r.batch_latencies_us = std::move(sorted);
+}
+
+// Adds `t` into the entry of `sum` with the same tier name (appended when absent).
+void AddTierStats(std::vector<TierStats>& sum, const TierStats& t) {
+  for (TierStats& s : sum) {
+    if (s.tier != t.tier) continue;
+    s.lookups += t.lookups;
+    s.hits += t.hits;
+    s.misses += t.misses;
+    s.bytes_read += t.bytes_read;
+    s.reads += t.reads;
+    for (int i = 0; i < kLatencyBuckets; ++i) s.latency_us_buckets[i] += t.latency_us_buckets[i];
+    return;
+  }
+  sum.push_back(t);
 }
 
 }  // namespace
@@ -420,12 +445,36 @@ Result<DriverResult> RunLookups(const LookupFn& lookup, const StatsFn& stats, ui
     r.bytes_per_sec = r.rows_per_sec * row_bytes;
   }
   std::sort(lat.begin(), lat.end());
-  r.latency_samples = lat.size();
-  r.batch_p50_us = PercentileOfSorted(lat, 50);
-  r.batch_p99_us = PercentileOfSorted(lat, 99);
-  r.batch_max_us = lat.empty() ? 0 : lat.back();
+  SetLatencies(r, std::move(lat));
   r.tier_deltas = StatsDelta(before, after);
   return r;
+}
+
+Result<DriverResult> MergeResults(const std::vector<DriverResult>& runs) {
+  if (runs.empty()) return Status::InvalidArgument("bench: no runs to merge");
+  DriverResult m;
+  m.threads = runs[0].threads;
+  m.batch = runs[0].batch;
+  m.row_bytes = runs[0].row_bytes;
+  std::vector<double> lat;
+  for (const DriverResult& r : runs) {
+    if (r.threads != m.threads || r.batch != m.batch || r.row_bytes != m.row_bytes) {
+      return Status::InvalidArgument("bench: merging runs of different shapes");
+    }
+    m.seconds += r.seconds;
+    m.batches += r.batches;
+    m.rows += r.rows;
+    lat.insert(lat.end(), r.batch_latencies_us.begin(), r.batch_latencies_us.end());
+    for (const TierStats& t : r.tier_deltas) AddTierStats(m.tier_deltas, t);
+  }
+  if (m.seconds > 0) {
+    m.rows_per_sec = m.rows / m.seconds;
+    m.batches_per_sec = m.batches / m.seconds;
+    m.bytes_per_sec = m.rows_per_sec * m.row_bytes;
+  }
+  std::sort(lat.begin(), lat.end());
+  SetLatencies(m, std::move(lat));
+  return m;
 }
 
 Result<DriverResult> RunTableLookups(Table* table, const std::vector<uint64_t>& trace,
@@ -464,17 +513,6 @@ std::string FormatSummary(const DriverResult& r) {
     s += "]";
   }
   return s;
-}
-
-nlohmann::json TierStatsToJson(const TierStats& t) {
-  return {{"tier", t.tier},
-          {"lookups", t.lookups},
-          {"hits", t.hits},
-          {"misses", t.misses},
-          {"bytes_read", t.bytes_read},
-          {"reads", t.reads},
-          {"read_p50_us", t.LatencyPercentileUs(50)},
-          {"read_p99_us", t.LatencyPercentileUs(99)}};
 }
 
 nlohmann::json ToJson(const DriverResult& r) {

@@ -20,9 +20,9 @@
 //
 // Driver: `threads` threads, each owning a private output buffer of batch * out_stride bytes,
 // repeatedly look up the next `batch` ids of the trace. Thread t starts at position
-// t * len / threads and walks forward, wrapping around, so threads read different parts of the
-// trace. A warm-up (a few batches per thread, not timed) runs first; then all threads start
-// together; they stop after `duration_seconds` or after `max_batches` batches each, whichever
+// trace_offset + t * len / threads and walks forward, wrapping around, so threads read different
+// parts of the trace. A warm-up (a few batches per thread, not timed) runs first; then all threads
+// start together; they stop after `duration_seconds` or after `max_batches` batches each, whichever
 // comes first. Batch latency is the wall time of one lookup call; percentiles are exact over
 // the recorded batch latencies (all of them up to latency_samples_per_thread per thread, then a
 // uniform reservoir sample of that size).
@@ -163,6 +163,10 @@ struct DriverOptions {
   // Untimed batches per thread before the measurement (lazy rings, page faults of the output
   // buffer, first-touch effects).
   uint32_t warmup_batches = 4;
+  // Where in the trace the threads start: thread t at (trace_offset + t * len / threads) mod
+  // len. Runs that must not reuse each other's ids (a peer measured on the same device) pass
+  // different offsets.
+  uint64_t trace_offset = 0;
   // Bytes between output rows; 0 means row_bytes (packed).
   size_t out_stride = 0;
   // Batch latencies kept per thread (exact below this count, reservoir-sampled above).
@@ -185,7 +189,8 @@ struct DriverResult {
   double batch_p99_us = 0;
   double batch_max_us = 0;
   uint64_t latency_samples = 0;
-  std::vector<TierStats> tier_deltas;  // Stats() after minus before the timed run
+  std::vector<TierStats> tier_deltas;      // Stats() after minus before the timed run
+  std::vector<double> batch_latencies_us;  // the sample the percentiles come from, ascending
 };
 
 // Runs `lookup` over `trace` as DriverOptions says. `stats` may be empty. An error of any
@@ -196,6 +201,12 @@ Result<DriverResult> RunLookups(const LookupFn& lookup, const StatsFn& stats, ui
 // The same through Table::Lookup and Table::Stats.
 Result<DriverResult> RunTableLookups(Table* table, const std::vector<uint64_t>& trace,
                                      const DriverOptions& options);
+
+// Pools runs of the same shape (threads, batch, row_bytes), e.g. rounds alternated with a
+// peer's so both see the same background noise: counts and seconds add up, rates are
+// recomputed from the sums, percentiles from the pooled latency samples, tier deltas are
+// summed by tier name. InvalidArgument when `runs` is empty or the shapes differ.
+Result<DriverResult> MergeResults(const std::vector<DriverResult>& runs);
 
 // after - before, counter by counter, matched by tier name (a tier absent from `before` is
 // taken whole).
@@ -212,6 +223,5 @@ std::string FormatSummary(const DriverResult& result);
 //  "latency_samples", "tiers": [{"tier", "lookups", "hits", "misses", "bytes_read", "reads",
 //  "read_p50_us", "read_p99_us"}]}
 nlohmann::json ToJson(const DriverResult& result);
-nlohmann::json TierStatsToJson(const TierStats& stats);
 
 }  // namespace engram::bench

@@ -493,43 +493,6 @@ Status CheckStName(const std::string& name, std::vector<std::string>* seen) {
 // ---------------------------------------------------------------------------------------------
 // Conversions
 
-float ElementToFloat(ElementType t, const uint8_t* p) {
-  switch (t) {
-    case ElementType::kF32: {
-      float v;
-      std::memcpy(&v, p, 4);
-      return v;
-    }
-    case ElementType::kF64: {
-      double v;
-      std::memcpy(&v, p, 8);
-      return static_cast<float>(v);
-    }
-    case ElementType::kF16:
-      return HalfToFloat(static_cast<uint16_t>(ReadLE(p, 2)));
-    case ElementType::kBF16:
-      return BFloat16ToFloat(static_cast<uint16_t>(ReadLE(p, 2)));
-    case ElementType::kF8E4M3:
-      return Fp8E4M3ToFloat(*p);
-    case ElementType::kI8:
-      return static_cast<float>(static_cast<int8_t>(*p));
-    case ElementType::kU8:
-      return static_cast<float>(*p);
-    case ElementType::kI16:
-      return static_cast<float>(static_cast<int16_t>(ReadLE(p, 2)));
-    case ElementType::kU16:
-      return static_cast<float>(ReadLE(p, 2));
-    case ElementType::kI32:
-      return static_cast<float>(static_cast<int32_t>(ReadLE(p, 4)));
-    case ElementType::kU32:
-      return static_cast<float>(ReadLE(p, 4));
-    case ElementType::kI64:
-      return static_cast<float>(static_cast<int64_t>(ReadLE(p, 8)));
-    case ElementType::kU64:
-      return static_cast<float>(ReadLE(p, 8));
-  }
-  return 0.0f;
-}
 
 // Reads the array's data in chunks, calling fn(first_element, bytes, count) for each.
 template <typename Fn>
@@ -600,6 +563,44 @@ std::string NpyHeader(ElementType type, const std::vector<uint64_t>& shape) {
 }
 
 }  // namespace
+
+float ElementToFloat(ElementType t, const uint8_t* p) {
+  switch (t) {
+    case ElementType::kF32: {
+      float v;
+      std::memcpy(&v, p, 4);
+      return v;
+    }
+    case ElementType::kF64: {
+      double v;
+      std::memcpy(&v, p, 8);
+      return static_cast<float>(v);
+    }
+    case ElementType::kF16:
+      return HalfToFloat(static_cast<uint16_t>(ReadLE(p, 2)));
+    case ElementType::kBF16:
+      return BFloat16ToFloat(static_cast<uint16_t>(ReadLE(p, 2)));
+    case ElementType::kF8E4M3:
+      return Fp8E4M3ToFloat(*p);
+    case ElementType::kI8:
+      return static_cast<float>(static_cast<int8_t>(*p));
+    case ElementType::kU8:
+      return static_cast<float>(*p);
+    case ElementType::kI16:
+      return static_cast<float>(static_cast<int16_t>(ReadLE(p, 2)));
+    case ElementType::kU16:
+      return static_cast<float>(ReadLE(p, 2));
+    case ElementType::kI32:
+      return static_cast<float>(static_cast<int32_t>(ReadLE(p, 4)));
+    case ElementType::kU32:
+      return static_cast<float>(ReadLE(p, 4));
+    case ElementType::kI64:
+      return static_cast<float>(static_cast<int64_t>(ReadLE(p, 8)));
+    case ElementType::kU64:
+      return static_cast<float>(ReadLE(p, 8));
+  }
+  return 0.0f;
+}
 
 // ---------------------------------------------------------------------------------------------
 

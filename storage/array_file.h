@@ -26,6 +26,9 @@ size_t ElementSize(ElementType t);
 // "f32", "bf16", ... (for messages).
 std::string_view ElementTypeName(ElementType t);
 
+// One little-endian element at `p` as a float (integers converted, f64 rounded).
+float ElementToFloat(ElementType t, const uint8_t* p);
+
 struct ArrayInfo {
   std::string path;
   std::string tensor;  // safetensors tensor name ("" for .npy)

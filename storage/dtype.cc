@@ -22,6 +22,22 @@ const std::array<float, 127>& Fp8Magnitudes() {
   return table;
 }
 
+// All 256 e4m3 codes decoded (the dequantisation table).
+const std::array<float, 256>& Fp8Values() {
+  static const std::array<float, 256> table = [] {
+    std::array<float, 256> t{};
+    for (int code = 0; code < 256; ++code) t[code] = Fp8E4M3ToFloat(static_cast<uint8_t>(code));
+    return t;
+  }();
+  return table;
+}
+
+uint16_t ReadU16(const uint8_t* p) {
+  uint16_t v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+
 }  // namespace
 
 std::string_view DTypeName(DType dtype) { return kNames[static_cast<int>(dtype)]; }
@@ -129,12 +145,10 @@ void DequantizeRow(DType dtype, uint32_t dim, const void* row, float* out) {
       std::memcpy(out, row, dim * sizeof(float));
       return;
     case DType::kF16:
+      for (uint32_t i = 0; i < dim; ++i) out[i] = HalfToFloat(ReadU16(bytes + 2 * i));
+      return;
     case DType::kBF16:
-      for (uint32_t i = 0; i < dim; ++i) {
-        uint16_t v;
-        std::memcpy(&v, bytes + 2 * i, 2);
-        out[i] = dtype == DType::kF16 ? HalfToFloat(v) : BFloat16ToFloat(v);
-      }
+      for (uint32_t i = 0; i < dim; ++i) out[i] = BFloat16ToFloat(ReadU16(bytes + 2 * i));
       return;
     case DType::kInt8: {
       float scale;
@@ -143,9 +157,13 @@ void DequantizeRow(DType dtype, uint32_t dim, const void* row, float* out) {
       return;
     }
     case DType::kFp8E4M3Ue8m0: {
+      const auto& values = Fp8Values();
       const uint8_t* scales = bytes + dim;
-      for (uint32_t i = 0; i < dim; ++i) {
-        out[i] = Fp8E4M3ToFloat(bytes[i]) * Ue8m0ToFloat(scales[i / kFp8BlockValues]);
+      for (uint32_t b = 0; b < dim / kFp8BlockValues; ++b) {
+        const float scale = Ue8m0ToFloat(scales[b]);
+        const uint8_t* in = bytes + b * kFp8BlockValues;
+        float* dst = out + b * kFp8BlockValues;
+        for (uint32_t i = 0; i < kFp8BlockValues; ++i) dst[i] = values[in[i]] * scale;
       }
       return;
     }

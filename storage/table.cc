@@ -218,16 +218,7 @@ std::string Table::InfoJson() const {
                 {"dram_cache_rows", dram_cache_capacity_rows()},
                 {"dram_cache_metadata_bytes", dram_cache_metadata_bytes()}};
   nlohmann::json stats = nlohmann::json::array();
-  for (const TierStats& t : Stats()) {
-    stats.push_back({{"tier", t.tier},
-                     {"lookups", t.lookups},
-                     {"hits", t.hits},
-                     {"misses", t.misses},
-                     {"bytes_read", t.bytes_read},
-                     {"reads", t.reads},
-                     {"read_p50_us", t.LatencyPercentileUs(50)},
-                     {"read_p99_us", t.LatencyPercentileUs(99)}});
-  }
+  for (const TierStats& t : Stats()) stats.push_back(TierStatsToJson(t));
   j["stats"] = std::move(stats);
   return j.dump(2);
 }

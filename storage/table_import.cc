@@ -133,29 +133,6 @@ Result<ImportPlan> PlanImport(const ArrayInfo& source, std::optional<DType> dtyp
   return plan;
 }
 
-float ToFloat(ElementType t, const uint8_t* p) {
-  switch (t) {
-    case ElementType::kF32: {
-      float v;
-      std::memcpy(&v, p, 4);
-      return v;
-    }
-    case ElementType::kF64: {
-      double v;
-      std::memcpy(&v, p, 8);
-      return static_cast<float>(v);
-    }
-    case ElementType::kF16:
-      return HalfToFloat(static_cast<uint16_t>(p[0] | p[1] << 8));
-    case ElementType::kBF16:
-      return BFloat16ToFloat(static_cast<uint16_t>(p[0] | p[1] << 8));
-    case ElementType::kF8E4M3:
-      return Fp8E4M3ToFloat(p[0]);
-    default:
-      return 0.0f;  // PlanImport admits only the float types here
-  }
-}
-
 // Converts `n` source rows at `src` to table rows at `dst`.
 void ConvertRows(const ArrayInfo& source, const ImportPlan& plan, uint32_t row_bytes,
                  const uint8_t* src, uint64_t n, uint8_t* dst, std::vector<float>* scratch) {
@@ -174,7 +151,7 @@ void ConvertRows(const ArrayInfo& source, const ImportPlan& plan, uint32_t row_b
   scratch->resize(plan.dim);
   for (uint64_t r = 0; r < n; ++r) {
     const uint8_t* row = src + r * plan.src_row_bytes;
-    for (uint32_t i = 0; i < plan.dim; ++i) (*scratch)[i] = ToFloat(source.type, row + i * elem);
+    for (uint32_t i = 0; i < plan.dim; ++i) (*scratch)[i] = ElementToFloat(source.type, row + i * elem);
     QuantizeRow(plan.dtype, plan.dim, scratch->data(), dst + r * row_bytes);
   }
 }

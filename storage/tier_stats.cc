@@ -36,4 +36,15 @@ double TierStats::LatencyPercentileUs(double p) const {
   return static_cast<double>(uint64_t{1} << (kLatencyBuckets - 1));
 }
 
+nlohmann::json TierStatsToJson(const TierStats& t) {
+  return {{"tier", t.tier},
+          {"lookups", t.lookups},
+          {"hits", t.hits},
+          {"misses", t.misses},
+          {"bytes_read", t.bytes_read},
+          {"reads", t.reads},
+          {"read_p50_us", t.LatencyPercentileUs(50)},
+          {"read_p99_us", t.LatencyPercentileUs(99)}};
+}
+
 }  // namespace engram

@@ -12,6 +12,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 
 namespace engram {
@@ -30,6 +31,9 @@ struct TierStats {
   // Upper bound (us) of the bucket holding the p-th percentile (0 < p <= 100); 0 if no reads.
   double LatencyPercentileUs(double p) const;
 };
+
+// {"tier", "lookups", "hits", "misses", "bytes_read", "reads", "read_p50_us", "read_p99_us"}
+nlohmann::json TierStatsToJson(const TierStats& stats);
 
 class TierCounters {
  public:

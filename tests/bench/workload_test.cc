@@ -303,6 +303,56 @@ TEST(DriverTest, LookupErrorStopsAllThreadsAndIsReturned) {
   EXPECT_NE(r.status().message().find("disk on fire"), std::string::npos);
 }
 
+TEST(DriverTest, TraceOffsetMovesTheStart) {
+  std::vector<uint64_t> trace(100);
+  for (size_t i = 0; i < trace.size(); ++i) trace[i] = i;
+  std::vector<uint64_t> got;
+  LookupFn fn = [&](const uint64_t* ids, size_t n, void*, size_t) {
+    got.insert(got.end(), ids, ids + n);
+    return Status::OK();
+  };
+  DriverOptions o;
+  o.batch = 4;
+  o.max_batches = 1;
+  o.duration_seconds = 0;
+  o.warmup_batches = 0;
+  o.trace_offset = 198;  // taken modulo the trace length
+  ASSERT_TRUE(RunLookups(fn, {}, 8, trace, o).ok());
+  EXPECT_EQ(got, (std::vector<uint64_t>{98, 99, 0, 1}));
+}
+
+TEST(MergeResultsTest, PoolsCountsTimesAndSamples) {
+  DriverResult a, b;
+  a.threads = b.threads = 2;
+  a.batch = b.batch = 10;
+  a.row_bytes = b.row_bytes = 4;
+  a.seconds = 1;
+  a.batches = 100;
+  a.rows = 1000;
+  a.batch_latencies_us = {1, 2, 3};
+  a.tier_deltas = {TierStats{"dram", 1000, 1000, 0, 4000, 0, {}}};
+  b.seconds = 3;
+  b.batches = 100;
+  b.rows = 1000;
+  b.batch_latencies_us = {10, 20};
+  b.tier_deltas = {TierStats{"dram", 1000, 900, 100, 3600, 0, {}}};
+  auto m = MergeResults({a, b});
+  ASSERT_TRUE(m.ok());
+  EXPECT_DOUBLE_EQ(m->seconds, 4);
+  EXPECT_EQ(m->rows, 2000u);
+  EXPECT_DOUBLE_EQ(m->rows_per_sec, 500);
+  EXPECT_DOUBLE_EQ(m->bytes_per_sec, 2000);
+  EXPECT_EQ(m->latency_samples, 5u);
+  EXPECT_EQ(m->batch_p50_us, 3);
+  EXPECT_EQ(m->batch_max_us, 20);
+  ASSERT_EQ(m->tier_deltas.size(), 1u);
+  EXPECT_EQ(m->tier_deltas[0].hits, 1900u);
+  EXPECT_EQ(m->tier_deltas[0].misses, 100u);
+  b.batch = 11;
+  EXPECT_TRUE(MergeResults({a, b}).status().IsInvalidArgument());
+  EXPECT_TRUE(MergeResults({}).status().IsInvalidArgument());
+}
+
 TEST(DriverTest, RejectsBadOptions) {
   std::vector<uint64_t> trace(10, 0);
   LookupFn fn = [](const uint64_t*, size_t, void*, size_t) { return Status::OK(); };
