@@ -31,6 +31,7 @@
 #include "storage/table_builder.h"
 #include "storage/table_format.h"
 #include "tests/support/fault_injection_env.h"
+#include "tests/support/file_damage.h"
 #include "tests/support/temp_dir.h"
 
 namespace engram {
@@ -255,23 +256,11 @@ class NvmeReaderErrorTest : public ::testing::TestWithParam<IoBackend> {
   }
 };
 
-// Flips one byte of the data file at `offset` behind the reader's back.
-void CorruptByte(const std::string& path, uint64_t offset) {
-  int fd = ::open(path.c_str(), O_RDWR);
-  ASSERT_GE(fd, 0) << std::strerror(errno);
-  uint8_t b = 0;
-  ASSERT_EQ(::pread(fd, &b, 1, static_cast<off_t>(offset)), 1);
-  b ^= 0x5a;
-  ASSERT_EQ(::pwrite(fd, &b, 1, static_cast<off_t>(offset)), 1);
-  ASSERT_EQ(::fsync(fd), 0);
-  ::close(fd);
-}
-
 TEST_P(NvmeReaderErrorTest, CorruptedByteIsCorruptionNamingRowAndOffset) {
   auto t = MakeTable(2000, 64, DType::kF32);  // 16 rows per page
   OPEN_OR_SKIP(reader, *t, Options(), nullptr);
   const uint64_t bad_row = 1234;  // page 77; first row there is 1232
-  CorruptByte(t->data_path(), t->layout.OffsetOf(bad_row) + 5);
+  testing::FlipByte(t->data_path(), t->layout.OffsetOf(bad_row) + 5);
 
   // Rows 1233..1235 share the corrupted page; the error names the first requested one.
   std::vector<uint64_t> ids = RandomIds(1200, 60, 7);
@@ -300,7 +289,7 @@ TEST_P(NvmeReaderErrorTest, CorruptedSecondPageOfLargeRowIsDetected) {
   auto t = MakeTable(50, 1500, DType::kF32);  // 6000 B rows over 2 pages
   OPEN_OR_SKIP(reader, *t, Options(), nullptr);
   const uint64_t bad_row = 21;
-  CorruptByte(t->data_path(), t->layout.OffsetOf(bad_row) + kPageSize + 100);
+  testing::FlipByte(t->data_path(), t->layout.OffsetOf(bad_row) + kPageSize + 100);
   std::vector<uint64_t> ids = {3, bad_row, 40};
   Collected c;
   Status s = ReadAll(*reader, *t, ids, &c);

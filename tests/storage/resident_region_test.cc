@@ -21,6 +21,7 @@
 #include "storage/table_builder.h"
 #include "storage/table_format.h"
 #include "tests/support/fault_injection_env.h"
+#include "tests/support/file_damage.h"
 #include "tests/support/temp_dir.h"
 
 namespace engram {
@@ -76,17 +77,6 @@ int64_t FirstMismatchingRow(const uint8_t* data, const TableLayout& l) {
     }
   }
   return -1;
-}
-
-void FlipByte(const std::string& path, uint64_t offset) {
-  int fd = ::open(path.c_str(), O_RDWR);
-  ASSERT_GE(fd, 0);
-  uint8_t b = 0;
-  ASSERT_EQ(::pread(fd, &b, 1, static_cast<off_t>(offset)), 1);
-  b ^= 0x5a;
-  ASSERT_EQ(::pwrite(fd, &b, 1, static_cast<off_t>(offset)), 1);
-  ASSERT_EQ(::fsync(fd), 0);
-  ::close(fd);
 }
 
 bool HasSubstr(const std::string& s, const std::string& part) {
@@ -218,7 +208,7 @@ TEST(ResidentRegionTest, CorruptByteNamesPageRowAndOffset) {
   auto t = MakeTable(tmp, 50000, 64, DType::kF32);  // 16 rows per page
   ASSERT_TRUE(t.ok()) << t.status().ToString();
   // Row 45000 lies in page 2812 (second load chunk), whose first row is 44992.
-  FlipByte(t->data_path(), t->layout().OffsetOf(45000) + 5);
+  testing::FlipByte(t->data_path(), t->layout().OffsetOf(45000) + 5);
   auto file = OpenData(*t);
   ASSERT_NE(file, nullptr);
   auto region = OpenRegion(*t, file.get(), ResidentOptions{});
@@ -236,7 +226,7 @@ TEST(ResidentRegionTest, CorruptSecondPageOfLargeRowNamesThatRow) {
   TempDir tmp;
   auto t = MakeTable(tmp, 40, 1500, DType::kF32);  // two pages per row
   ASSERT_TRUE(t.ok()) << t.status().ToString();
-  FlipByte(t->data_path(), t->layout().OffsetOf(7) + kPageSize + 10);  // page 15
+  testing::FlipByte(t->data_path(), t->layout().OffsetOf(7) + kPageSize + 10);  // page 15
   auto file = OpenData(*t);
   ASSERT_NE(file, nullptr);
   auto region = OpenRegion(*t, file.get(), ResidentOptions{});
@@ -578,7 +568,7 @@ TEST_F(SharedRegionTest, ChecksumMismatchLeavesNothingBehind) {
   TempDir tmp;
   auto t = MakeTable(tmp, 2000, 64, DType::kF32);
   ASSERT_TRUE(t.ok()) << t.status().ToString();
-  FlipByte(t->data_path(), t->layout().OffsetOf(1999));
+  testing::FlipByte(t->data_path(), t->layout().OffsetOf(1999));
   auto file = OpenData(*t);
   ASSERT_NE(file, nullptr);
   auto region = OpenRegion(*t, file.get(), options_);

@@ -11,6 +11,7 @@
 
 #include "storage/table_builder.h"
 #include "tests/support/fault_injection_env.h"
+#include "tests/support/file_damage.h"
 #include "tests/support/temp_dir.h"
 
 namespace engram {
@@ -214,22 +215,12 @@ TEST(TableTest, ZeroLengthBatchIsANoOp) {
   EXPECT_TRUE((*table)->Lookup(&id, 1, out.data(), 100).IsInvalidArgument());  // stride < row
 }
 
-void CorruptByte(const std::string& file, uint64_t offset) {
-  int fd = ::open(file.c_str(), O_RDWR);
-  ASSERT_GE(fd, 0);
-  uint8_t b;
-  ASSERT_EQ(::pread(fd, &b, 1, offset), 1);
-  b ^= 0x40;
-  ASSERT_EQ(::pwrite(fd, &b, 1, offset), 1);
-  ::close(fd);
-}
-
 TEST(TableTest, CorruptedPageIsReportedByLookupAndVerify) {
   TempDir dir;
   const std::string path = dir.Sub("t");
   ASSERT_TRUE(MakeTable(path, 1000, 64, DType::kF32).ok());
   auto layout = *TableLayout::Make(1000, 64, DType::kF32);
-  CorruptByte(path + "/data", layout.OffsetOf(35) + 3);  // page 2 holds rows 32..47
+  testing::FlipByte(path + "/data", layout.OffsetOf(35) + 3);  // page 2 holds rows 32..47
   for (IoBackend backend : {IoBackend::kIoUring, IoBackend::kPread}) {
     auto table = Table::Open(path, Options(DramMode::kNone, backend));
     ASSERT_TRUE(table.ok());
