@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -113,6 +114,56 @@ INSTANTIATE_TEST_SUITE_P(
     [](const auto& info) {
       return std::string(DTypeName(info.param.dtype)) + "_" + std::to_string(info.param.dim);
     });
+
+// Two real processes open one table resident and shared: the second attaches to the first's
+// copy (one segment on the host), both read the right rows, and the segment goes with the last.
+TEST(TableTest, TwoProcessesShareOneResidentCopy) {
+  TempDir dir;
+  const std::string path = dir.Sub("t");
+  const uint64_t rows = 5000;
+  ASSERT_TRUE(MakeTable(path, rows, 64, DType::kF16).ok());
+  const std::string shm = "/dev/shm/engram-table-test-" + std::to_string(::getpid());
+  ASSERT_TRUE(Env::Default()->CreateDir(shm).ok());
+  TableOptions o = Options(DramMode::kResident);
+  o.resident.shared = true;
+  o.resident.shared_dir = shm;
+  auto ids = RandomIds(rows, 600, 3);
+  auto rows_ok = [&](Table& t) {
+    std::vector<uint8_t> out(ids.size() * 128);
+    if (!t.Lookup(ids.data(), ids.size(), out.data(), 128).ok()) return false;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      auto want = ExpectedRow(DType::kF16, 64, ids[i]);
+      if (std::memcmp(out.data() + i * 128, want.data(), 128) != 0) return false;
+    }
+    return true;
+  };
+  {
+    auto first = Table::Open(path, o);
+    ASSERT_TRUE(first.ok()) << first.status().ToString();
+    EXPECT_NE((*first)->DramDescription().find("loaded here"), std::string::npos)
+        << (*first)->DramDescription();
+    pid_t child = ::fork();
+    if (child == 0) {
+      auto second = Table::Open(path, o);
+      const bool attached = second.ok() &&
+                            (*second)->DramDescription().find("attached") != std::string::npos;
+      const bool good = attached && rows_ok(**second);
+      if (second.ok()) second->reset();  // close before exiting
+      ::_exit(good ? 0 : 1);
+    }
+    int status = 0;
+    ASSERT_EQ(::waitpid(child, &status, 0), child);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "child saw a different table";
+    EXPECT_TRUE(rows_ok(**first));
+    auto names = Env::Default()->ListDir(shm);
+    ASSERT_TRUE(names.ok());
+    size_t segments = 0;
+    for (const auto& n : *names) segments += n.find(".lock") == std::string::npos;
+    EXPECT_EQ(segments, 1u);  // one copy for both processes
+  }
+  EXPECT_TRUE(Env::Default()->ListDir(shm)->empty());  // the last close removed it
+  ASSERT_TRUE(Env::Default()->RemoveDirRecursive(shm).ok());
+}
 
 TEST(TableTest, DuplicateIdsAreFetchedOnce) {
   TempDir dir;
