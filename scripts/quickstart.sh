@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PACKAGES=(build-essential cmake ninja-build pkg-config git liburing-dev librocksdb-dev libxxhash-dev
+PACKAGES=(build-essential cmake ninja-build pkg-config git liburing-dev librocksdb-dev libxxhash-dev libicu-dev libopenblas-dev
           libboost-dev libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev fio
           python3 python3-numpy)
 JOBS=$(nproc)

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <cstring>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -457,6 +458,43 @@ TEST_F(TablectlTest, BenchReportsThroughputAndPerTierCounts) {
   EXPECT_EQ(text.out.find("dram  lookups"), std::string::npos) << text.out;
 }
 
+
+std::string ModelData(const std::string& name) {
+  return (std::filesystem::path(__FILE__).parent_path().parent_path() / "model" / "data" / name)
+      .string();
+}
+
+// ngram-hash reproduces the numpy golden hashes of a checked-in config (tests/model/data).
+TEST_F(TablectlTest, NgramHashMatchesTheNumpyGolden) {
+  const std::string out = Path("h.npy");
+  json j = RunJson({"ngram-hash", "--config", ModelData("hash/odd.json"), "--layer", "3", "--ids",
+                    ModelData("hash/odd_ids.npy"), "--out", out, "--json"});
+  EXPECT_EQ(j["layer"], 3);
+  auto got = ReadIdsNpy(Env::Default(), out);
+  auto want = ReadIdsNpy(Env::Default(), ModelData("hash/odd_L3.npy"));
+  ASSERT_TRUE(got.ok() && want.ok()) << got.status().ToString() << want.status().ToString();
+  EXPECT_EQ(*got, *want);
+  ExpectError(Run({"ngram-hash", "--config", ModelData("hash/odd.json"), "--layer", "4", "--ids",
+                   ModelData("hash/odd_ids.npy"), "--out", out}),
+              1, "4");
+  ExpectError(Run({"ngram-hash", "--config", ModelData("hash/odd.json"), "--layer", "3"}), 2,
+              "--ids");
+}
+
+// vocab-compress builds the map the Python reference builds from the same tokenizer.json.
+TEST_F(TablectlTest, VocabCompressMatchesTheReferenceMap) {
+  const std::string out = Path("m.npy");
+  json j = RunJson({"vocab-compress", ModelData("vocab_small_tokenizer.json"), "--out", out,
+                    "--json"});
+  EXPECT_EQ(j["raw_vocab_size"], 374);
+  EXPECT_EQ(j["compressed_vocab_size"], 291);
+  auto got = ReadIdsNpy(Env::Default(), out);
+  auto want = ReadIdsNpy(Env::Default(), ModelData("vocab_small_map.npy"));
+  ASSERT_TRUE(got.ok() && want.ok());
+  EXPECT_EQ(*got, *want);
+  ExpectError(Run({"vocab-compress", ModelData("vocab_small_tokenizer.json")}), 2, "--out");
+  ExpectError(Run({"vocab-compress", Path("missing.json"), "--out", out}), 1, "missing.json");
+}
 
 TEST_F(TablectlTest, HelpAndVersion) {
   RunResult help = RunOk({"--help"});

@@ -66,6 +66,26 @@ std::vector<Command> MakeCommands() {
         {"duration", "SEC", "timed seconds (default 5)"},
         {"seed", "S", "seed of generated traces (default 42)"}},
        &RunBench},
+      {"ngram-hash",
+       "--config CFG.json --layer L --ids IDS.npy --out HASHES.npy [--offsets] "
+       "[--dead-mask DEAD.npy]",
+       "Hash [B, T] raw token ids into an Engram layer's n-gram head hashes ([B, T, cols] int64).",
+       {{"config", "CFG.json",
+         "Engram config (reference field names; token_map or compressed_vocab_size)"},
+        {"layer", "L", "Engram layer id (one of the config's layer_ids)"},
+        {"ids", "IDS.npy", "[B, T] raw token ids (int64; int32/uint32/uint64 widened)"},
+        {"out", "HASHES.npy", "output [B, T, (max_ngram_size-1)*n_head_per_ngram] int64"},
+        {"offsets", "", "add each head's row offset: row ids of the layer's stacked table"},
+        {"dead-mask", "DEAD.npy", "[B, T] uint8/int8, non-zero = dead token (DeepSeek-V4.1)"}},
+       &RunNgramHash},
+      {"vocab-compress",
+       "TOKENIZER.json --out MAP.npy [--clean-up-tokenization-spaces] [--json]",
+       "Build the Engram tokenizer-compression map (raw id -> compressed id, int64 .npy) from a "
+       "Hugging Face tokenizer.json; prints the raw and compressed vocabulary sizes.",
+       {{"out", "MAP.npy", "where to write the int64 [raw_vocab] map"},
+        {"clean-up-tokenization-spaces", "",
+         "apply transformers' clean_up_tokenization_spaces before normalising (default off)"}},
+       &RunVocabCompress},
   };
 }
 
@@ -85,8 +105,7 @@ const Command* FindCommand(std::string_view name) {
 
 bool IsPlannedCommand(std::string_view name) {
   static const char* const kPlanned[] = {
-      "replay", "ngram-hash", "engram-forward", "profile", "vocab-compress",
-      "serve",  "upsert",     "erase",          "compact"};
+      "replay", "engram-forward", "profile", "serve", "upsert", "erase", "compact"};
   for (const char* p : kPlanned) {
     if (name == p) return true;
   }
@@ -110,7 +129,7 @@ void PrintOverview() {
               ToolVersion());
   std::printf("usage: tablectl COMMAND ARGS [--json] [--progress]\n\ncommands:\n");
   for (const Command& c : Commands()) {
-    std::printf("  %-7s %s\n          %s\n", c.name.c_str(), c.synopsis.c_str(), c.summary.c_str());
+    std::printf("  %-14s %s\n                 %s\n", c.name.c_str(), c.synopsis.c_str(), c.summary.c_str());
   }
   std::printf(
       "\nRun 'tablectl help COMMAND' for a command's flags, 'tablectl --version' for the "

@@ -46,5 +46,7 @@ int RunInfo(const ParsedArgs& args);
 int RunVerify(const ParsedArgs& args);
 int RunGet(const ParsedArgs& args);
 int RunBench(const ParsedArgs& args);
+int RunNgramHash(const ParsedArgs& args);
+int RunVocabCompress(const ParsedArgs& args);
 
 }  // namespace engram::tablectl
