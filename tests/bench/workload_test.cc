@@ -283,7 +283,7 @@ TEST(DriverTest, DurationStopsTheRun) {
   auto r = RunLookups(fn, {}, 8, trace, o);
   ASSERT_TRUE(r.ok());
   EXPECT_GE(r->seconds, 0.2);
-  EXPECT_LT(r->seconds, 2.0);
+  EXPECT_LT(r->seconds, 10.0);  // stops near 0.2 s; bound generous for sanitizer builds
   EXPECT_GT(r->batches, 100u);
 }
 

@@ -5,7 +5,6 @@
 #include "model/vocab_compress.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -340,22 +339,16 @@ std::string SyntheticTokenizer(int words, int cjk, int partial) {
          vocab + R"(,"merges":)" + merges + "}}";
 }
 
-TEST(VocabCompressTest, RealSizeVocabularyBuildTime) {
-  constexpr int kWords = 30000, kCjk = 4000, kPartial = 4000;
+// A synthetic vocabulary of tens of thousands of tokens: every spelling of a word (case,
+// full width, accents) compresses to one id, in order of first appearance. (Build time of a
+// 128k vocabulary is a benchmark figure, not a test: about 1 s here.)
+TEST(VocabCompressTest, LargeVocabularyMergesEverySpellingOfAWord) {
+  constexpr int kWords = 8000, kCjk = 2000, kPartial = 2000;
   const std::string text = SyntheticTokenizer(kWords, kCjk, kPartial);
-  const auto t0 = std::chrono::steady_clock::now();
   Result<TokenizerVocab> vocab = ParseTokenizerJson(text, "synthetic.json");
   ASSERT_TRUE(vocab.ok()) << vocab.status().ToString();
-  const auto t1 = std::chrono::steady_clock::now();
   Result<TokenMap> map = BuildTokenMap(*vocab, VocabCompressOptions());
   ASSERT_TRUE(map.ok()) << map.status().ToString();
-  const auto t2 = std::chrono::steady_clock::now();
-  const double parse_s = std::chrono::duration<double>(t1 - t0).count();
-  const double build_s = std::chrono::duration<double>(t2 - t1).count();
-  std::printf("[ timing ] %lld tokens (%.1f MB JSON): parse %.3f s, normalise+map %.3f s\n",
-              static_cast<long long>(map->raw_vocab_size()), text.size() / 1e6, parse_s, build_s);
-  RecordProperty("parse_ms", static_cast<int>(parse_s * 1000));
-  RecordProperty("build_ms", static_cast<int>(build_s * 1000));
 
   ASSERT_EQ(map->raw_vocab_size(), 256 + 4 * kWords + kCjk + kPartial);
   // The 256 byte tokens compress as in the Python golden (its first 256 tokens are the same).
@@ -371,7 +364,6 @@ TEST(VocabCompressTest, RealSizeVocabularyBuildTime) {
     ASSERT_EQ(map->table()[base], byte_keys + w);
     ASSERT_EQ(map->table()[base + 3], byte_keys + w) << "full-width spelling of word " << w;
   }
-  EXPECT_LT(parse_s + build_s, 10.0);  // generous: about 1 s on the 2-core dev machine
 }
 
 }  // namespace
