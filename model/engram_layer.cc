@@ -206,7 +206,7 @@ Status EngramLayer::Run(es_table_t* table, const int64_t* row_ids, const float* 
   f.hidden = shape_.hidden_size;
   f.hc_mult = shape_.hc_mult;
   f.kernel_size = shape_.kernel_size;
-  f.dilation = 1;
+  f.dilation = shape_.dilation();
   f.u = out;
   f.norm = weights_.conv_norm.data();
   f.conv = conv_tap_major_.data();

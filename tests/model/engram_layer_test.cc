@@ -156,7 +156,6 @@ TEST_P(GoldenTest, ForwardMatchesPyTorch) {
   auto layer = MakeLayer(g);
   ASSERT_NE(layer, nullptr);
   const std::vector<float> y = RunForward(*layer, table.get(), g);
-  fprintf(stderr, "ERR %s %.3e\n", GetParam(), MaxNormRelError(y, g.y));
   EXPECT_LE(MaxNormRelError(y, g.y), kTolerance);
 }
 

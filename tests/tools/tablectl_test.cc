@@ -4,6 +4,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <cstring>
@@ -494,6 +495,58 @@ TEST_F(TablectlTest, VocabCompressMatchesTheReferenceMap) {
   EXPECT_EQ(*got, *want);
   ExpectError(Run({"vocab-compress", ModelData("vocab_small_tokenizer.json")}), 2, "--out");
   ExpectError(Run({"vocab-compress", Path("missing.json"), "--out", out}), 1, "missing.json");
+}
+
+std::string LayerGoldenDir(const std::string& name) {
+  return (std::filesystem::path(__FILE__).parent_path().parent_path() / "model" / "data" /
+          ("layer_" + name))
+      .string();
+}
+
+TEST_F(TablectlTest, EngramForwardMatchesPyTorch) {
+  // case, layer (make_layer_golden.py's CASES)
+  for (const auto& [name, layer] : std::vector<std::pair<std::string, int>>{
+           {"hc4", 5}, {"hc1", 2}, {"ngram4", 0}, {"wide", 1}}) {
+    SCOPED_TRACE(name);
+    const std::string d = LayerGoldenDir(name);
+    const std::string table = Path("t_" + name);
+    RunOk({"import", table, d + "/weights.safetensors:multi_head_embedding.embedding.weight",
+           "--no-progress"});
+    json j = RunJson({"engram-forward", "--config", d + "/config.json", "--layer",
+                      std::to_string(layer), "--table", table, "--weights",
+                      d + "/weights.safetensors", "--ids", d + "/ids.npy", "--hidden",
+                      d + "/hidden.npy", "--out", Path("y_" + name + ".npy"), "--json"});
+    auto got_info = ReadArrayInfo(Env::Default(), Path("y_" + name + ".npy"));
+    auto want_info = ReadArrayInfo(Env::Default(), d + "/y.npy");
+    ASSERT_TRUE(got_info.ok() && want_info.ok());
+    EXPECT_EQ(got_info->shape, want_info->shape);
+    EXPECT_EQ(j["shape"].get<std::vector<uint64_t>>(), want_info->shape);
+    auto got = ReadF32Array(Env::Default(), *got_info);
+    auto want = ReadF32Array(Env::Default(), *want_info);
+    ASSERT_TRUE(got.ok() && want.ok());
+    double diff = 0, scale = 0;
+    for (size_t i = 0; i < want->size(); ++i) {
+      diff = std::max(diff, std::isnan((*got)[i]) ? INFINITY
+                                                   : std::abs(double{(*got)[i]} - (*want)[i]));
+      scale = std::max(scale, std::abs(double{(*want)[i]}));
+    }
+    EXPECT_LE(diff / scale, 1e-5);
+  }
+}
+
+TEST_F(TablectlTest, EngramForwardRejectsAnotherLayersTable) {
+  const std::string d = LayerGoldenDir("hc4");
+  RunOk({"import", Path("t"), d + "/weights.safetensors:multi_head_embedding.embedding.weight",
+         "--no-progress"});
+  // The table holds layer 5's rows; layer 1 has other primes, so another row count.
+  RunResult r = Run({"engram-forward", "--config", d + "/config.json", "--layer", "1", "--table",
+                     Path("t"), "--weights", d + "/weights.safetensors", "--ids", d + "/ids.npy",
+                     "--hidden", d + "/hidden.npy", "--out", Path("y.npy")});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("needs"), std::string::npos) << r.err;
+  r = Run({"engram-forward", "--config", d + "/config.json", "--layer", "5"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("missing --table"), std::string::npos) << r.err;
 }
 
 TEST_F(TablectlTest, HelpAndVersion) {

@@ -66,6 +66,23 @@ std::vector<Command> MakeCommands() {
         {"duration", "SEC", "timed seconds (default 5)"},
         {"seed", "S", "seed of generated traces (default 42)"}},
        &RunBench},
+      {"engram-forward",
+       "--config CFG.json --layer L --table TABLE --weights W.safetensors --ids IDS.npy "
+       "--hidden H.npy --out Y.npy [--threads N] [--weights-prefix P] [--json]",
+       "Run one Engram layer's forward pass (CPU, f32) over raw token ids; Y is the module "
+       "output [B, T, hc_mult, hidden_size].",
+       {{"config", "CFG.json", "layer configuration (the reference's field names)"},
+        {"layer", "L", "layer id, one of the config's layer_ids"},
+        {"table", "TABLE",
+         "the layer's multi-head table: rows = sum of its heads' primes, dim = "
+         "n_embed_per_ngram / n_head_per_ngram, any dtype"},
+        {"weights", "W.safetensors", "layer weights under the reference's state_dict names"},
+        {"weights-prefix", "P", "prefix of the weight names in W (e.g. layers.3.engram.)"},
+        {"ids", "IDS.npy", "raw token ids [B, T] (integer .npy)"},
+        {"hidden", "H.npy", "hidden states [B, T, hc_mult, hidden_size] (f32)"},
+        {"out", "Y.npy", "where to write Y [B, T, hc_mult, hidden_size] f32"},
+        {"threads", "N", "CPU threads for the gather, kernels and GEMM (default: all)"}},
+       &RunEngramForward},
       {"ngram-hash",
        "--config CFG.json --layer L --ids IDS.npy --out HASHES.npy [--offsets] "
        "[--dead-mask DEAD.npy]",
@@ -105,7 +122,7 @@ const Command* FindCommand(std::string_view name) {
 
 bool IsPlannedCommand(std::string_view name) {
   static const char* const kPlanned[] = {
-      "replay", "engram-forward", "profile", "serve", "upsert", "erase", "compact"};
+      "replay", "profile", "serve", "upsert", "erase", "compact"};
   for (const char* p : kPlanned) {
     if (name == p) return true;
   }

@@ -48,5 +48,6 @@ int RunGet(const ParsedArgs& args);
 int RunBench(const ParsedArgs& args);
 int RunNgramHash(const ParsedArgs& args);
 int RunVocabCompress(const ParsedArgs& args);
+int RunEngramForward(const ParsedArgs& args);
 
 }  // namespace engram::tablectl
