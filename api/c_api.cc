@@ -9,6 +9,7 @@
 #include <new>
 #include <string>
 
+#include "api/c_api_errors.h"
 #include "storage/dtype.h"
 #include "storage/table.h"
 #include "storage/table_builder.h"
@@ -23,38 +24,10 @@ struct es_table_t {
 
 namespace {
 
-char* CopyString(const std::string& s) {
-  char* out = static_cast<char*>(std::malloc(s.size() + 1));
-  if (out != nullptr) std::memcpy(out, s.c_str(), s.size() + 1);
-  return out;
-}
-
-void SetError(char** errptr, const std::string& message) {
-  if (errptr == nullptr) return;
-  std::free(*errptr);
-  *errptr = CopyString(message);
-}
-
-// Returns true when `s` is OK; otherwise reports it through errptr.
-bool Check(const engram::Status& s, char** errptr) {
-  if (s.ok()) return true;
-  SetError(errptr, s.ToString());
-  return false;
-}
-
-// Runs `body`, turning any escaping exception into an errptr message.
-template <typename F>
-void Guard(char** errptr, F&& body) {
-  try {
-    body();
-  } catch (const std::bad_alloc&) {
-    SetError(errptr, "Resource exhausted: out of memory");
-  } catch (const std::exception& e) {
-    SetError(errptr, std::string("Internal error: ") + e.what());
-  } catch (...) {
-    SetError(errptr, "Internal error: unknown exception");
-  }
-}
+using engram::c_api::Check;
+using engram::c_api::CopyString;
+using engram::c_api::Guard;
+using engram::c_api::SetError;
 
 bool ValidDType(es_dtype_t dtype) {
   return static_cast<int>(dtype) >= 0 && static_cast<int>(dtype) < engram::kNumDTypes;

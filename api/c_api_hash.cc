@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "api/c_api_errors.h"
 #include "api/engram_hash.h"
 #include "model/engram_config.h"
 #include "model/ngram_hash.h"
@@ -24,31 +25,9 @@ struct es_hash_state_t {
 
 namespace {
 
-void SetError(char** errptr, const std::string& message) {
-  if (errptr == nullptr) return;
-  std::free(*errptr);
-  *errptr = static_cast<char*>(std::malloc(message.size() + 1));
-  if (*errptr != nullptr) std::memcpy(*errptr, message.c_str(), message.size() + 1);
-}
-
-bool Check(const engram::Status& s, char** errptr) {
-  if (s.ok()) return true;
-  SetError(errptr, s.ToString());
-  return false;
-}
-
-template <typename F>
-void Guard(char** errptr, F&& body) {
-  try {
-    body();
-  } catch (const std::bad_alloc&) {
-    SetError(errptr, "Resource exhausted: out of memory");
-  } catch (const std::exception& e) {
-    SetError(errptr, std::string("Internal error: ") + e.what());
-  } catch (...) {
-    SetError(errptr, "Internal error: unknown exception");
-  }
-}
+using engram::c_api::Check;
+using engram::c_api::Guard;
+using engram::c_api::SetError;
 
 es_hasher_t* MakeHasher(const engram::Result<engram::model::EngramConfig>& config, int64_t layer_id,
                         char** errptr) {
