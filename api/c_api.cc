@@ -1,7 +1,5 @@
 // Implementation of the C API (api/engram_store.h): each handle wraps the C++ object, every
 // entry point catches all exceptions and turns Status into the errptr convention.
-#include "api/engram_store.h"
-
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -10,6 +8,7 @@
 #include <string>
 
 #include "api/c_api_errors.h"
+#include "api/engram_store.h"
 #include "storage/dtype.h"
 #include "storage/table.h"
 #include "storage/table_builder.h"
@@ -59,9 +58,15 @@ void es_options_destroy(es_options_t* options) { delete options; }
 
 void es_options_set_dram_mode(es_options_t* o, es_dram_mode_t mode) {
   switch (mode) {
-    case ES_DRAM_NONE: o->options.dram_mode = engram::DramMode::kNone; break;
-    case ES_DRAM_RESIDENT: o->options.dram_mode = engram::DramMode::kResident; break;
-    case ES_DRAM_CACHE: o->options.dram_mode = engram::DramMode::kCache; break;
+    case ES_DRAM_NONE:
+      o->options.dram_mode = engram::DramMode::kNone;
+      break;
+    case ES_DRAM_RESIDENT:
+      o->options.dram_mode = engram::DramMode::kResident;
+      break;
+    case ES_DRAM_CACHE:
+      o->options.dram_mode = engram::DramMode::kCache;
+      break;
   }
 }
 void es_options_set_dram_cache_bytes(es_options_t* o, uint64_t bytes) {
@@ -76,9 +81,15 @@ void es_options_set_huge_pages(es_options_t* o, int enabled) {
 }
 void es_options_set_io_backend(es_options_t* o, es_io_backend_t backend) {
   switch (backend) {
-    case ES_IO_AUTO: o->options.nvme.backend = engram::IoBackend::kAuto; break;
-    case ES_IO_URING: o->options.nvme.backend = engram::IoBackend::kIoUring; break;
-    case ES_IO_PREAD: o->options.nvme.backend = engram::IoBackend::kPread; break;
+    case ES_IO_AUTO:
+      o->options.nvme.backend = engram::IoBackend::kAuto;
+      break;
+    case ES_IO_URING:
+      o->options.nvme.backend = engram::IoBackend::kIoUring;
+      break;
+    case ES_IO_PREAD:
+      o->options.nvme.backend = engram::IoBackend::kPread;
+      break;
   }
 }
 void es_options_set_queue_depth(es_options_t* o, uint32_t depth) {
@@ -126,11 +137,13 @@ void es_table_close(es_table_t* table) { delete table; }
 
 uint64_t es_table_rows(const es_table_t* t) { return t->table->rows(); }
 uint32_t es_table_dim(const es_table_t* t) { return t->table->dim(); }
-es_dtype_t es_table_dtype(const es_table_t* t) { return static_cast<es_dtype_t>(t->table->dtype()); }
+es_dtype_t es_table_dtype(const es_table_t* t) {
+  return static_cast<es_dtype_t>(t->table->dtype());
+}
 uint32_t es_table_row_bytes(const es_table_t* t) { return t->table->row_bytes(); }
 
-void es_table_lookup(es_table_t* table, const uint64_t* ids, size_t n, void* out,
-                     size_t out_stride, char** errptr) {
+void es_table_lookup(es_table_t* table, const uint64_t* ids, size_t n, void* out, size_t out_stride,
+                     char** errptr) {
   Guard(errptr, [&] {
     if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
     Check(table->table->Lookup(ids, n, out, out_stride), errptr);
@@ -148,8 +161,8 @@ void es_table_tier_stats(const es_table_t* table, size_t tier, es_tier_stats_t* 
     auto stats = table->table->Stats();
     if (tier >= stats.size()) {
       return SetError(errptr, "Invalid argument: tier " + std::to_string(tier) +
-                                  " out of range (the table has " +
-                                  std::to_string(stats.size()) + " tiers)");
+                                  " out of range (the table has " + std::to_string(stats.size()) +
+                                  " tiers)");
     }
     const engram::TierStats& s = stats[tier];
     std::memset(out, 0, sizeof(*out));

@@ -47,8 +47,8 @@ typedef enum {
   ES_DTYPE_F32 = 0,
   ES_DTYPE_F16 = 1,
   ES_DTYPE_BF16 = 2,
-  ES_DTYPE_INT8 = 3,           /* dim int8 values, then one float32 scale */
-  ES_DTYPE_FP8_E4M3_UE8M0 = 4  /* dim e4m3 values, then dim/32 ue8m0 scales (256 -> 264 B) */
+  ES_DTYPE_INT8 = 3,          /* dim int8 values, then one float32 scale */
+  ES_DTYPE_FP8_E4M3_UE8M0 = 4 /* dim e4m3 values, then dim/32 ue8m0 scales (256 -> 264 B) */
 } es_dtype_t;
 
 typedef enum {
@@ -58,15 +58,16 @@ typedef enum {
 } es_dram_mode_t;
 
 typedef enum {
-  ES_IO_AUTO = 0,     /* io_uring, else a pread thread pool (said once in the log and in info) */
-  ES_IO_URING = 1,    /* io_uring or fail */
-  ES_IO_PREAD = 2     /* pread thread pool */
+  ES_IO_AUTO = 0,  /* io_uring, else a pread thread pool (said once in the log and in info) */
+  ES_IO_URING = 1, /* io_uring or fail */
+  ES_IO_PREAD = 2  /* pread thread pool */
 } es_io_backend_t;
 
 typedef struct es_options_t es_options_t;
 typedef struct es_table_t es_table_t;
 
-/* Bytes of one row, or 0 when (dtype, dim) is invalid (dim 0; fp8 with dim not a multiple of 32). */
+/* Bytes of one row, or 0 when (dtype, dim) is invalid (dim 0; fp8 with dim not a multiple of 32).
+ */
 ES_EXPORT uint32_t es_dtype_row_bytes(es_dtype_t dtype, uint32_t dim);
 /* "f32", "f16", "bf16", "int8", "fp8_e4m3_ue8m0"; static, never freed; NULL if unknown. */
 ES_EXPORT const char* es_dtype_name(es_dtype_t dtype);
@@ -94,8 +95,7 @@ ES_EXPORT void es_options_set_queue_depth(es_options_t* options, uint32_t depth)
 ES_EXPORT void es_table_create(const char* path, uint64_t rows, uint32_t dim, es_dtype_t dtype,
                                int fill_random, uint64_t seed, char** errptr);
 /* Opens a table; options may be NULL (defaults). Close with es_table_close. */
-ES_EXPORT es_table_t* es_table_open(const char* path, const es_options_t* options,
-                                    char** errptr);
+ES_EXPORT es_table_t* es_table_open(const char* path, const es_options_t* options, char** errptr);
 ES_EXPORT void es_table_close(es_table_t* table);
 
 ES_EXPORT uint64_t es_table_rows(const es_table_t* table);
@@ -111,13 +111,13 @@ ES_EXPORT void es_table_lookup(es_table_t* table, const uint64_t* ids, size_t n,
 
 /* ---- Statistics ------------------------------------------------------------------------- */
 typedef struct {
-  char tier[16];        /* "dram" or "nvme" */
-  uint64_t lookups;     /* rows asked of this tier */
-  uint64_t hits;        /* rows it served */
-  uint64_t misses;      /* rows it passed down */
-  uint64_t bytes_read;  /* bytes moved from its medium */
-  uint64_t reads;       /* read operations timed */
-  double read_p50_us;   /* read latency percentiles (power-of-two bucket bounds) */
+  char tier[16];       /* "dram" or "nvme" */
+  uint64_t lookups;    /* rows asked of this tier */
+  uint64_t hits;       /* rows it served */
+  uint64_t misses;     /* rows it passed down */
+  uint64_t bytes_read; /* bytes moved from its medium */
+  uint64_t reads;      /* read operations timed */
+  double read_p50_us;  /* read latency percentiles (power-of-two bucket bounds) */
   double read_p99_us;
 } es_tier_stats_t;
 

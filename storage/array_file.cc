@@ -493,7 +493,6 @@ Status CheckStName(const std::string& name, std::vector<std::string>* seen) {
 // ---------------------------------------------------------------------------------------------
 // Conversions
 
-
 // Reads the array's data in chunks, calling fn(first_element, bytes, count) for each.
 template <typename Fn>
 Status ForEachChunk(Env* env, const ArrayInfo& info, Fn&& fn) {

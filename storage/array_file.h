@@ -19,7 +19,21 @@
 
 namespace engram {
 
-enum class ElementType { kF32, kF64, kF16, kBF16, kI8, kU8, kI16, kU16, kI32, kU32, kI64, kU64, kF8E4M3 };
+enum class ElementType {
+  kF32,
+  kF64,
+  kF16,
+  kBF16,
+  kI8,
+  kU8,
+  kI16,
+  kU16,
+  kI32,
+  kU32,
+  kI64,
+  kU64,
+  kF8E4M3
+};
 
 // Bytes per element.
 size_t ElementSize(ElementType t);

@@ -53,10 +53,13 @@ Result<DType> ParseDType(std::string_view name) {
 Result<uint32_t> RowBytes(DType dtype, uint32_t dim) {
   if (dim == 0) return Status::InvalidArgument("dim must be at least 1");
   switch (dtype) {
-    case DType::kF32: return dim * 4u;
+    case DType::kF32:
+      return dim * 4u;
     case DType::kF16:
-    case DType::kBF16: return dim * 2u;
-    case DType::kInt8: return dim + 4u;
+    case DType::kBF16:
+      return dim * 2u;
+    case DType::kInt8:
+      return dim + 4u;
     case DType::kFp8E4M3Ue8m0:
       if (dim % kFp8BlockValues != 0) {
         return Status::InvalidArgument("fp8_e4m3_ue8m0 needs dim to be a multiple of 32, got " +

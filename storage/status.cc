@@ -20,14 +20,30 @@ std::string Status::ToString() const {
   if (ok()) return "OK";
   const char* name = "Unknown";
   switch (state_->code) {
-    case Code::kOk: name = "OK"; break;
-    case Code::kInvalidArgument: name = "Invalid argument"; break;
-    case Code::kNotFound: name = "Not found"; break;
-    case Code::kCorruption: name = "Corruption"; break;
-    case Code::kIOError: name = "IO error"; break;
-    case Code::kNotSupported: name = "Not supported"; break;
-    case Code::kAlreadyExists: name = "Already exists"; break;
-    case Code::kResourceExhausted: name = "Resource exhausted"; break;
+    case Code::kOk:
+      name = "OK";
+      break;
+    case Code::kInvalidArgument:
+      name = "Invalid argument";
+      break;
+    case Code::kNotFound:
+      name = "Not found";
+      break;
+    case Code::kCorruption:
+      name = "Corruption";
+      break;
+    case Code::kIOError:
+      name = "IO error";
+      break;
+    case Code::kNotSupported:
+      name = "Not supported";
+      break;
+    case Code::kAlreadyExists:
+      name = "Already exists";
+      break;
+    case Code::kResourceExhausted:
+      name = "Resource exhausted";
+      break;
   }
   return std::string(name) + ": " + state_->message;
 }

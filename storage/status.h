@@ -20,13 +20,13 @@ class [[nodiscard]] Status {
  public:
   enum class Code : int {
     kOk = 0,
-    kInvalidArgument = 1,  // caller error: bad id, bad option, bad shape
-    kNotFound = 2,         // a file or table that does not exist
-    kCorruption = 3,       // checksum mismatch, malformed file, truncated data
-    kIOError = 4,          // the OS reported an error (EIO, ENOSPC, short read...)
-    kNotSupported = 5,     // a feature this build or kernel lacks
-    kAlreadyExists = 6,    // creating something that is there already
-    kResourceExhausted = 7 // out of memory or another budget
+    kInvalidArgument = 1,   // caller error: bad id, bad option, bad shape
+    kNotFound = 2,          // a file or table that does not exist
+    kCorruption = 3,        // checksum mismatch, malformed file, truncated data
+    kIOError = 4,           // the OS reported an error (EIO, ENOSPC, short read...)
+    kNotSupported = 5,      // a feature this build or kernel lacks
+    kAlreadyExists = 6,     // creating something that is there already
+    kResourceExhausted = 7  // out of memory or another budget
   };
 
   Status() = default;  // OK
@@ -38,9 +38,7 @@ class [[nodiscard]] Status {
   static Status IOError(std::string_view msg) { return {Code::kIOError, msg}; }
   static Status NotSupported(std::string_view msg) { return {Code::kNotSupported, msg}; }
   static Status AlreadyExists(std::string_view msg) { return {Code::kAlreadyExists, msg}; }
-  static Status ResourceExhausted(std::string_view msg) {
-    return {Code::kResourceExhausted, msg};
-  }
+  static Status ResourceExhausted(std::string_view msg) { return {Code::kResourceExhausted, msg}; }
   // An IOError for the current errno-style value `err`, with context first: "CONTEXT: strerror".
   static Status FromErrno(std::string_view context, int err);
 
@@ -78,16 +76,25 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}            // NOLINT: implicit by design
-  Result(Status status) : status_(std::move(status)) {     // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
+  Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     assert(!status_.ok() && "Result built from an OK status has no value");
   }
 
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
-  T& value() & { assert(ok()); return *value_; }
-  const T& value() const& { assert(ok()); return *value_; }
-  T&& value() && { assert(ok()); return std::move(*value_); }
+  T& value() & {
+    assert(ok());
+    return *value_;
+  }
+  const T& value() const& {
+    assert(ok());
+    return *value_;
+  }
+  T&& value() && {
+    assert(ok());
+    return std::move(*value_);
+  }
   T* operator->() { return &value(); }
   const T* operator->() const { return &value(); }
   T& operator*() & { return value(); }
@@ -102,10 +109,10 @@ class [[nodiscard]] Result {
 }  // namespace engram
 
 // Returns early from the enclosing function when `expr` (a Status) is not OK.
-#define ENGRAM_RETURN_IF_ERROR(expr)          \
-  do {                                        \
-    ::engram::Status _st = (expr);            \
-    if (!_st.ok()) return _st;                \
+#define ENGRAM_RETURN_IF_ERROR(expr) \
+  do {                               \
+    ::engram::Status _st = (expr);   \
+    if (!_st.ok()) return _st;       \
   } while (0)
 
 #define ENGRAM_CONCAT_INNER(a, b) a##b

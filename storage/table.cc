@@ -21,8 +21,8 @@ struct LookupScratch {
 // rows ahead so several DRAM misses are in flight at once. Layout values are passed by value
 // so the compiler keeps them in registers across the memcpy calls.
 template <typename OffsetOf>
-void GatherRows(const uint8_t* base, const uint64_t* ids, size_t n, uint8_t* out,
-                size_t out_stride, size_t row, OffsetOf offset_of) {
+void GatherRows(const uint8_t* base, const uint64_t* ids, size_t n, uint8_t* out, size_t out_stride,
+                size_t row, OffsetOf offset_of) {
   constexpr size_t kAhead = 8;
   for (size_t i = 0; i < std::min(n, kAhead); ++i) __builtin_prefetch(base + offset_of(ids[i]));
   for (size_t i = 0; i < n; ++i) {
@@ -74,10 +74,9 @@ Result<std::unique_ptr<Table>> Table::Open(const std::string& path, const TableO
   }
   if (options.dram_mode == DramMode::kCache) {
     if (options.dram_cache_bytes < layout.row_bytes) {
-      return Status::InvalidArgument("table " + path + ": dram_cache_bytes " +
-                                     std::to_string(options.dram_cache_bytes) +
-                                     " cannot hold one row of " + std::to_string(layout.row_bytes) +
-                                     " bytes");
+      return Status::InvalidArgument(
+          "table " + path + ": dram_cache_bytes " + std::to_string(options.dram_cache_bytes) +
+          " cannot hold one row of " + std::to_string(layout.row_bytes) + " bytes");
     }
     auto policy = options.cache_policy ? options.cache_policy : NewClockPolicyFactory();
     table->cache_ = std::make_unique<DramRowCache>(options.dram_cache_bytes, layout.row_bytes,
@@ -93,10 +92,9 @@ Status Table::CheckIds(const uint64_t* ids, size_t n) const {
   const uint64_t rows = layout().rows;
   for (size_t i = 0; i < n; ++i) {
     if (ids[i] >= rows) {
-      return Status::InvalidArgument("table " + path_ + ": id " + std::to_string(ids[i]) +
-                                     " at position " + std::to_string(i) +
-                                     " is out of range (the table has " + std::to_string(rows) +
-                                     " rows)");
+      return Status::InvalidArgument(
+          "table " + path_ + ": id " + std::to_string(ids[i]) + " at position " +
+          std::to_string(i) + " is out of range (the table has " + std::to_string(rows) + " rows)");
     }
   }
   return Status::OK();
@@ -125,9 +123,8 @@ Status Table::LookupResident(const uint64_t* ids, size_t n, uint8_t* out, size_t
   const size_t row = l.row_bytes;
   if (l.rows_per_page * row == kPageSize) {
     // Rows tile pages exactly (power-of-two rows up to 4 KiB): offset = id * row_bytes.
-    GatherRows(resident_->data(), ids, n, out, out_stride, row, [row](uint64_t id) {
-      return id * row;
-    });
+    GatherRows(resident_->data(), ids, n, out, out_stride, row,
+               [row](uint64_t id) { return id * row; });
   } else {
     GatherRows(resident_->data(), ids, n, out, out_stride, row,
                [l](uint64_t id) { return l.OffsetOf(id); });
@@ -181,14 +178,13 @@ Status Table::LookupTiered(const uint64_t* ids, size_t n, uint8_t* out, size_t o
   if (s.miss_ids.empty()) return Status::OK();
 
   nvme_counters_.AddLookups(s.miss_ids.size());
-  Status st = nvme_->ReadRows(s.miss_ids.data(), s.miss_ids.size(),
-                              [&](size_t k, const uint8_t* src) {
-                                const size_t u = s.miss_group[k];
-                                std::memcpy(out + size_t{s.sorted[s.group_begin[u]].second} * out_stride,
-                                            src, row);
-                                fan_out(u);
-                                if (cache_) cache_->Put(s.miss_ids[k], src);
-                              });
+  Status st =
+      nvme_->ReadRows(s.miss_ids.data(), s.miss_ids.size(), [&](size_t k, const uint8_t* src) {
+        const size_t u = s.miss_group[k];
+        std::memcpy(out + size_t{s.sorted[s.group_begin[u]].second} * out_stride, src, row);
+        fan_out(u);
+        if (cache_) cache_->Put(s.miss_ids[k], src);
+      });
   if (st.ok()) nvme_counters_.AddHits(s.miss_ids.size());
   return st;
 }

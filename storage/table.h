@@ -72,7 +72,8 @@ class Table {
 
   // Counters of the tiers in use, fastest first ("dram", "nvme").
   std::vector<TierStats> Stats() const;
-  // Human-readable description of the tiers ("resident, private anonymous memory (transparent huge pages)", "io_uring (queue depth 32)"...).
+  // Human-readable description of the tiers ("resident, private anonymous memory (transparent huge
+  // pages)", "io_uring (queue depth 32)"...).
   std::string DramDescription() const;
   std::string NvmeDescription() const;
   // A JSON object: the manifest's fields, "path", "tiers" (dram/nvme descriptions, DRAM cache
@@ -93,9 +94,9 @@ class Table {
   const Manifest manifest_;
   TierCounters dram_counters_{"dram"};
   TierCounters nvme_counters_{"nvme"};
-  std::unique_ptr<ResidentRegion> resident_;         // resident mode
-  std::unique_ptr<DramRowCache> cache_;              // cache mode
-  std::unique_ptr<NvmeReader> nvme_;                 // cache and none modes
+  std::unique_ptr<ResidentRegion> resident_;  // resident mode
+  std::unique_ptr<DramRowCache> cache_;       // cache mode
+  std::unique_ptr<NvmeReader> nvme_;          // cache and none modes
 };
 
 // Reads every page of the table at `path` and checks it against its checksum, calling

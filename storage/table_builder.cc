@@ -28,9 +28,8 @@ uint64_t SplitMix64(uint64_t& state) {
 }  // namespace
 
 Result<std::unique_ptr<TableBuilder>> TableBuilder::Create(Env* env, const std::string& path,
-                                                           uint64_t rows, uint32_t dim,
-                                                           DType dtype, CreationInfo creation,
-                                                           bool replace) {
+                                                           uint64_t rows, uint32_t dim, DType dtype,
+                                                           CreationInfo creation, bool replace) {
   ENGRAM_ASSIGN_OR_RETURN(TableLayout layout, TableLayout::Make(rows, dim, dtype));
   if (env->FileExists(path) && !replace) {
     return Status::AlreadyExists("table " + path + " already exists");
@@ -42,10 +41,10 @@ Result<std::unique_ptr<TableBuilder>> TableBuilder::Create(Env* env, const std::
   manifest.layout = layout;
   manifest.table_uuid = NewUuid();
   if (creation.created_unix_seconds == 0) {
-    creation.created_unix_seconds = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::seconds>(
-            std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    creation.created_unix_seconds =
+        static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::seconds>(
+                                  std::chrono::system_clock::now().time_since_epoch())
+                                  .count());
   }
   manifest.creation = std::move(creation);
   std::string building = path + ".building-" + std::to_string(::getpid());
@@ -53,13 +52,14 @@ Result<std::unique_ptr<TableBuilder>> TableBuilder::Create(Env* env, const std::
   ENGRAM_RETURN_IF_ERROR(env->CreateDir(building));
   std::unique_ptr<TableBuilder> b(
       new TableBuilder(env, path, std::move(building), std::move(manifest), replace));
-  ENGRAM_ASSIGN_OR_RETURN(b->data_, env->NewWritableFile(JoinPath(b->building_dir_, kDataFileName)));
+  ENGRAM_ASSIGN_OR_RETURN(b->data_,
+                          env->NewWritableFile(JoinPath(b->building_dir_, kDataFileName)));
   b->checksums_.reserve(layout.num_pages());
   return b;
 }
 
-TableBuilder::TableBuilder(Env* env, std::string path, std::string building_dir,
-                           Manifest manifest, bool replace)
+TableBuilder::TableBuilder(Env* env, std::string path, std::string building_dir, Manifest manifest,
+                           bool replace)
     : env_(env),
       path_(std::move(path)),
       building_dir_(std::move(building_dir)),
@@ -123,12 +123,14 @@ Status TableBuilder::Finish() {
   const size_t sum_bytes = checksums_.size() * sizeof(uint64_t);
   manifest_.checksums_file_xxh3 = Checksum(checksums_.data(), sum_bytes);
   {
-    ENGRAM_ASSIGN_OR_RETURN(auto f, env_->NewWritableFile(JoinPath(building_dir_, kChecksumFileName)));
+    ENGRAM_ASSIGN_OR_RETURN(auto f,
+                            env_->NewWritableFile(JoinPath(building_dir_, kChecksumFileName)));
     ENGRAM_RETURN_IF_ERROR(f->Append(checksums_.data(), sum_bytes).WithContext("table " + path_));
     ENGRAM_RETURN_IF_ERROR(f->Sync().WithContext("table " + path_));
     ENGRAM_RETURN_IF_ERROR(f->Close().WithContext("table " + path_));
   }
-  ENGRAM_RETURN_IF_ERROR(WriteManifest(env_, building_dir_, manifest_).WithContext("table " + path_));
+  ENGRAM_RETURN_IF_ERROR(
+      WriteManifest(env_, building_dir_, manifest_).WithContext("table " + path_));
   if (env_->FileExists(path_)) {
     if (!replace_) return Status::AlreadyExists("table " + path_ + " already exists");
     ENGRAM_RETURN_IF_ERROR(env_->ExchangePaths(building_dir_, path_));
@@ -145,8 +147,8 @@ Status BuildTable(Env* env, const std::string& path, uint64_t rows, uint32_t dim
                   CreationInfo creation, bool replace,
                   const std::function<void(uint64_t id, uint8_t* out)>& make_row,
                   const std::function<void(uint64_t done, uint64_t total)>& progress) {
-  ENGRAM_ASSIGN_OR_RETURN(auto builder,
-                          TableBuilder::Create(env, path, rows, dim, dtype, std::move(creation), replace));
+  ENGRAM_ASSIGN_OR_RETURN(auto builder, TableBuilder::Create(env, path, rows, dim, dtype,
+                                                             std::move(creation), replace));
   const uint32_t row_bytes = builder->layout().row_bytes;
   constexpr uint64_t kChunkRows = 4096;
   std::vector<uint8_t> chunk(kChunkRows * row_bytes);
@@ -154,7 +156,8 @@ Status BuildTable(Env* env, const std::string& path, uint64_t rows, uint32_t dim
     const uint64_t n = std::min(kChunkRows, rows - first);
     for (uint64_t i = 0; i < n; ++i) make_row(first + i, chunk.data() + i * row_bytes);
     ENGRAM_RETURN_IF_ERROR(builder->AddRows(chunk.data(), n));
-    if (progress && ((first / kChunkRows) % 64 == 0 || first + n == rows)) progress(first + n, rows);
+    if (progress && ((first / kChunkRows) % 64 == 0 || first + n == rows))
+      progress(first + n, rows);
   }
   return builder->Finish();
 }

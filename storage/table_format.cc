@@ -70,9 +70,9 @@ Result<Manifest> FromJson(const json& j, const std::string& table) {
   Manifest m;
   m.format_version = j.at("format_version").get<uint32_t>();
   if (m.format_version != kFormatVersion) {
-    return Status::NotSupported("table " + table + ": manifest format_version " +
-                                std::to_string(m.format_version) + " is not supported (this build reads version " +
-                                std::to_string(kFormatVersion) + ")");
+    return Status::NotSupported(
+        "table " + table + ": manifest format_version " + std::to_string(m.format_version) +
+        " is not supported (this build reads version " + std::to_string(kFormatVersion) + ")");
   }
   ENGRAM_ASSIGN_OR_RETURN(DType dtype, ParseDType(j.at("dtype").get<std::string>()));
   auto layout = TableLayout::Make(j.at("rows").get<uint64_t>(), j.at("dim").get<uint32_t>(), dtype);
@@ -84,15 +84,17 @@ Result<Manifest> FromJson(const json& j, const std::string& table) {
       CheckEqual(table, "rows_per_page", j.at("rows_per_page"), m.layout.rows_per_page));
   ENGRAM_RETURN_IF_ERROR(
       CheckEqual(table, "pages_per_row", j.at("pages_per_row"), m.layout.pages_per_row));
-  ENGRAM_RETURN_IF_ERROR(CheckEqual(table, "data_bytes", j.at("data_bytes"), m.layout.data_bytes()));
+  ENGRAM_RETURN_IF_ERROR(
+      CheckEqual(table, "data_bytes", j.at("data_bytes"), m.layout.data_bytes()));
   const json& c = j.at("checksum");
   m.checksum_algorithm = c.at("algorithm").get<std::string>();
   if (m.checksum_algorithm != kChecksumAlgorithm) {
-    return Status::NotSupported("table " + table + ": checksum algorithm '" +
-                                m.checksum_algorithm + "' is not supported");
+    return Status::NotSupported("table " + table + ": checksum algorithm '" + m.checksum_algorithm +
+                                "' is not supported");
   }
   m.checksum_block_bytes = c.at("block_bytes").get<uint32_t>();
-  ENGRAM_RETURN_IF_ERROR(CheckEqual(table, "checksum.block_bytes", m.checksum_block_bytes, kPageSize));
+  ENGRAM_RETURN_IF_ERROR(
+      CheckEqual(table, "checksum.block_bytes", m.checksum_block_bytes, kPageSize));
   ENGRAM_ASSIGN_OR_RETURN(m.checksums_file_xxh3, ParseHex64(c.at("file_xxh3").get<std::string>()));
   m.table_uuid = j.at("table_uuid").get<std::string>();
   const json& cr = j.at("creation");
@@ -170,7 +172,8 @@ Result<Manifest> ReadManifest(Env* env, const std::string& table_dir) {
                                 ": no MANIFEST, only MANIFEST.tmp left by an interrupted write; "
                                 "the table was never completed (re-create or re-import it)");
     }
-    if (!env->FileExists(table_dir)) return Status::NotFound("table " + table_dir + " does not exist");
+    if (!env->FileExists(table_dir))
+      return Status::NotFound("table " + table_dir + " does not exist");
     return Status::NotFound("table " + table_dir + " has no MANIFEST (not a table directory)");
   }
   ENGRAM_ASSIGN_OR_RETURN(std::string text, env->ReadFileToString(path));
@@ -188,25 +191,25 @@ Result<std::vector<uint64_t>> ReadPageChecksums(Env* env, const std::string& tab
   ENGRAM_ASSIGN_OR_RETURN(uint64_t size, file->Size());
   const uint64_t pages = manifest.layout.num_pages();
   if (size != pages * sizeof(uint64_t)) {
-    return Status::Corruption("table " + table_dir + ": checksums file has " + std::to_string(size) +
-                              " bytes, expected " + std::to_string(pages * sizeof(uint64_t)) +
-                              " (truncated?)");
+    return Status::Corruption("table " + table_dir + ": checksums file has " +
+                              std::to_string(size) + " bytes, expected " +
+                              std::to_string(pages * sizeof(uint64_t)) + " (truncated?)");
   }
   std::vector<uint64_t> sums(pages);
   ENGRAM_RETURN_IF_ERROR(file->Read(0, size, sums.data()));
   if (Checksum(sums.data(), size) != manifest.checksums_file_xxh3) {
-    return Status::Corruption("table " + table_dir + ": checksums file does not match its hash in MANIFEST");
+    return Status::Corruption("table " + table_dir +
+                              ": checksums file does not match its hash in MANIFEST");
   }
   return sums;
 }
 
 Status PageChecksumMismatch(const std::string& table, const TableLayout& layout, uint64_t page,
                             uint64_t row) {
-  return Status::Corruption("table " + table + ": checksum mismatch in data page " +
-                            std::to_string(page) + " (file offset " +
-                            std::to_string(page * kPageSize) + ") holding row " +
-                            std::to_string(row) + " at offset " +
-                            std::to_string(layout.OffsetOf(row)));
+  return Status::Corruption(
+      "table " + table + ": checksum mismatch in data page " + std::to_string(page) +
+      " (file offset " + std::to_string(page * kPageSize) + ") holding row " + std::to_string(row) +
+      " at offset " + std::to_string(layout.OffsetOf(row)));
 }
 
 }  // namespace engram

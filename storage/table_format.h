@@ -44,7 +44,9 @@ struct TableLayout {
   }
   uint64_t data_bytes() const { return num_pages() * kPageSize; }
   // First page holding row `id`.
-  uint64_t PageOf(uint64_t id) const { return rows_per_page ? id / rows_per_page : id * pages_per_row; }
+  uint64_t PageOf(uint64_t id) const {
+    return rows_per_page ? id / rows_per_page : id * pages_per_row;
+  }
   // Byte offset of row `id` in the data file.
   uint64_t OffsetOf(uint64_t id) const {
     return rows_per_page ? PageOf(id) * kPageSize + (id % rows_per_page) * uint64_t{row_bytes}

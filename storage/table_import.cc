@@ -151,7 +151,8 @@ void ConvertRows(const ArrayInfo& source, const ImportPlan& plan, uint32_t row_b
   scratch->resize(plan.dim);
   for (uint64_t r = 0; r < n; ++r) {
     const uint8_t* row = src + r * plan.src_row_bytes;
-    for (uint32_t i = 0; i < plan.dim; ++i) (*scratch)[i] = ElementToFloat(source.type, row + i * elem);
+    for (uint32_t i = 0; i < plan.dim; ++i)
+      (*scratch)[i] = ElementToFloat(source.type, row + i * elem);
     QuantizeRow(plan.dtype, plan.dim, scratch->data(), dst + r * row_bytes);
   }
 }

@@ -44,7 +44,8 @@ Status VerifyTable(Env* env, const std::string& path, std::vector<std::string>* 
       if (Checksum(buf.get() + p * kPageSize, kPageSize) == sums[first + p]) continue;
       ++bad;
       if (errors && errors->size() < max_errors) {
-        errors->push_back(PageChecksumMismatch(path, l, first + p, FirstRowOfPage(l, first + p)).message());
+        errors->push_back(
+            PageChecksumMismatch(path, l, first + p, FirstRowOfPage(l, first + p)).message());
       }
     }
     if (progress) progress(first + count, pages);

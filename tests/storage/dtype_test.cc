@@ -51,8 +51,8 @@ TEST(DTypeTest, BFloat16RoundsToNearestEven) {
 
 TEST(DTypeTest, Fp8E4M3DecodesTheStandardTable) {
   EXPECT_EQ(Fp8E4M3ToFloat(0x00), 0.0f);
-  EXPECT_EQ(Fp8E4M3ToFloat(0x38), 1.0f);          // exp 7, mant 0
-  EXPECT_EQ(Fp8E4M3ToFloat(0x7e), 448.0f);        // largest finite
+  EXPECT_EQ(Fp8E4M3ToFloat(0x38), 1.0f);                  // exp 7, mant 0
+  EXPECT_EQ(Fp8E4M3ToFloat(0x7e), 448.0f);                // largest finite
   EXPECT_EQ(Fp8E4M3ToFloat(0x01), std::ldexp(1.0f, -9));  // smallest subnormal
   EXPECT_EQ(Fp8E4M3ToFloat(0xb8), -1.0f);
   EXPECT_TRUE(std::isnan(Fp8E4M3ToFloat(0x7f)));
@@ -81,11 +81,21 @@ TEST(DTypeTest, QuantizeDequantizeRoundTripEveryDType) {
     for (uint32_t k = 0; k < dim; ++k) {
       float tol = 0.0f;
       switch (d) {
-        case DType::kF32: tol = 0.0f; break;
-        case DType::kF16: tol = std::fabs(in[k]) * 1e-3f; break;
-        case DType::kBF16: tol = std::fabs(in[k]) * 8e-3f; break;
-        case DType::kInt8: tol = amax / 127.0f; break;
-        case DType::kFp8E4M3Ue8m0: tol = std::max(std::fabs(in[k]) / 16.0f, 1.0f / 64); break;
+        case DType::kF32:
+          tol = 0.0f;
+          break;
+        case DType::kF16:
+          tol = std::fabs(in[k]) * 1e-3f;
+          break;
+        case DType::kBF16:
+          tol = std::fabs(in[k]) * 8e-3f;
+          break;
+        case DType::kInt8:
+          tol = amax / 127.0f;
+          break;
+        case DType::kFp8E4M3Ue8m0:
+          tol = std::max(std::fabs(in[k]) / 16.0f, 1.0f / 64);
+          break;
       }
       EXPECT_NEAR(back[k], in[k], tol) << DTypeName(d) << " value " << k;
     }

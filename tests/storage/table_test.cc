@@ -106,14 +106,15 @@ TEST_P(TableTiersTest, AllConfigurationsAgreeByteForByte) {
   for (size_t r = 1; r < results.size(); ++r) EXPECT_EQ(results[r], results[0]) << "config " << r;
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Dtypes, TableTiersTest,
-    ::testing::Values(TierCase{DType::kF32, 64}, TierCase{DType::kF16, 96},
-                      TierCase{DType::kBF16, 64}, TierCase{DType::kInt8, 61},
-                      TierCase{DType::kFp8E4M3Ue8m0, 256}, TierCase{DType::kF32, 1500}),
-    [](const auto& info) {
-      return std::string(DTypeName(info.param.dtype)) + "_" + std::to_string(info.param.dim);
-    });
+INSTANTIATE_TEST_SUITE_P(Dtypes, TableTiersTest,
+                         ::testing::Values(TierCase{DType::kF32, 64}, TierCase{DType::kF16, 96},
+                                           TierCase{DType::kBF16, 64}, TierCase{DType::kInt8, 61},
+                                           TierCase{DType::kFp8E4M3Ue8m0, 256},
+                                           TierCase{DType::kF32, 1500}),
+                         [](const auto& info) {
+                           return std::string(DTypeName(info.param.dtype)) + "_" +
+                                  std::to_string(info.param.dim);
+                         });
 
 // Two real processes open one table resident and shared: the second attaches to the first's
 // copy (one segment on the host), both read the right rows, and the segment goes with the last.
@@ -145,8 +146,8 @@ TEST(TableTest, TwoProcessesShareOneResidentCopy) {
     pid_t child = ::fork();
     if (child == 0) {
       auto second = Table::Open(path, o);
-      const bool attached = second.ok() &&
-                            (*second)->DramDescription().find("attached") != std::string::npos;
+      const bool attached =
+          second.ok() && (*second)->DramDescription().find("attached") != std::string::npos;
       const bool good = attached && rows_ok(**second);
       if (second.ok()) second->reset();  // close before exiting
       ::_exit(good ? 0 : 1);
@@ -349,7 +350,9 @@ TEST(TableTest, ManifestFromACrashedWriteIsReported) {
   // A torn manifest (half the bytes) is rejected, not misread.
   auto text = Env::Default()->ReadFileToString(path + "/MANIFEST.tmp");
   ASSERT_TRUE(text.ok());
-  ASSERT_TRUE(Env::Default()->WriteFileAtomically(path + "/MANIFEST", text->substr(0, text->size() / 2)).ok());
+  ASSERT_TRUE(Env::Default()
+                  ->WriteFileAtomically(path + "/MANIFEST", text->substr(0, text->size() / 2))
+                  .ok());
   table = Table::Open(path, Options(DramMode::kNone));
   ASSERT_FALSE(table.ok());
   EXPECT_TRUE(table.status().IsCorruption()) << table.status().ToString();
@@ -359,7 +362,8 @@ TEST(TableTest, ManifestFromACrashedWriteIsReported) {
   ASSERT_TRUE(Env::Default()->WriteFileAtomically(path + "/MANIFEST", altered).ok());
   table = Table::Open(path, Options(DramMode::kNone));
   ASSERT_FALSE(table.ok());
-  EXPECT_NE(table.status().message().find("checksum"), std::string::npos) << table.status().ToString();
+  EXPECT_NE(table.status().message().find("checksum"), std::string::npos)
+      << table.status().ToString();
 }
 
 TEST(TableTest, MissingTableIsNotFound) {

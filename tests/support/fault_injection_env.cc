@@ -17,23 +17,30 @@ class FaultFile final : public RandomAccessFile {
 
   Status Read(uint64_t offset, size_t n, void* buf) const override {
     switch (env_->FaultFor(path(), offset, n)) {
-      case ReadFault::kNone: return base_->Read(offset, n, buf);
+      case ReadFault::kNone:
+        return base_->Read(offset, n, buf);
       case ReadFault::kEIO:
         env_->CountFault();
         return Status::FromErrno("read " + path() + " at offset " + std::to_string(offset), EIO);
       case ReadFault::kShortRead:
         env_->CountFault();
         return Status::IOError("short read of " + path() + " at offset " + std::to_string(offset) +
-                               ": wanted " + std::to_string(n) + " bytes, got " + std::to_string(n / 2));
+                               ": wanted " + std::to_string(n) + " bytes, got " +
+                               std::to_string(n / 2));
     }
     return Status::OK();
   }
 
   int64_t FilterCompletion(uint64_t offset, size_t n, void* buf, int64_t res) const override {
     switch (env_->FaultFor(path(), offset, n)) {
-      case ReadFault::kNone: return base_->FilterCompletion(offset, n, buf, res);
-      case ReadFault::kEIO: env_->CountFault(); return -EIO;
-      case ReadFault::kShortRead: env_->CountFault(); return res > 0 ? res / 2 : res;
+      case ReadFault::kNone:
+        return base_->FilterCompletion(offset, n, buf, res);
+      case ReadFault::kEIO:
+        env_->CountFault();
+        return -EIO;
+      case ReadFault::kShortRead:
+        env_->CountFault();
+        return res > 0 ? res / 2 : res;
     }
     return res;
   }
@@ -73,7 +80,8 @@ void FaultInjectionEnv::SetReadFault(std::string path_part, uint64_t begin, uint
 
 ReadFault FaultInjectionEnv::FaultFor(const std::string& path, uint64_t offset, size_t n) const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (fault_ == ReadFault::kNone || path.find(fault_path_) == std::string::npos) return ReadFault::kNone;
+  if (fault_ == ReadFault::kNone || path.find(fault_path_) == std::string::npos)
+    return ReadFault::kNone;
   const bool overlaps = offset < fault_end_ && offset + n > fault_begin_;
   return overlaps ? fault_ : ReadFault::kNone;
 }

@@ -40,13 +40,19 @@ class FaultInjectionEnv : public Env {
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
   bool FileExists(const std::string& p) override { return base_->FileExists(p); }
   Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
-  Status RenameFile(const std::string& a, const std::string& b) override { return base_->RenameFile(a, b); }
-  Status ExchangePaths(const std::string& a, const std::string& b) override { return base_->ExchangePaths(a, b); }
+  Status RenameFile(const std::string& a, const std::string& b) override {
+    return base_->RenameFile(a, b);
+  }
+  Status ExchangePaths(const std::string& a, const std::string& b) override {
+    return base_->ExchangePaths(a, b);
+  }
   Status RemoveFile(const std::string& p) override { return base_->RemoveFile(p); }
   Status CreateDir(const std::string& p) override { return base_->CreateDir(p); }
   Status RemoveDirRecursive(const std::string& p) override { return base_->RemoveDirRecursive(p); }
   Status SyncDir(const std::string& p) override { return base_->SyncDir(p); }
-  Result<std::vector<std::string>> ListDir(const std::string& p) override { return base_->ListDir(p); }
+  Result<std::vector<std::string>> ListDir(const std::string& p) override {
+    return base_->ListDir(p);
+  }
 
  private:
   Env* const base_;

@@ -6,8 +6,8 @@
 
 #include <cmath>
 #include <cstdlib>
-#include <filesystem>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -432,8 +432,8 @@ TEST_F(TablectlTest, BadCommandLinesGiveOneErrorLine) {
 TEST_F(TablectlTest, BenchReportsThroughputAndPerTierCounts) {
   const std::string table = Path("t");
   RunOk({"create", table, "--rows", "20000", "--dim", "64", "--dtype", "f32", "--fill", "random"});
-  json cached = RunJson({"bench", table, "--trace", "zipf:1.2", "--dram-cache", "1MiB",
-                         "--threads", "2", "--batch", "256", "--duration", "0.3", "--json"});
+  json cached = RunJson({"bench", table, "--trace", "zipf:1.2", "--dram-cache", "1MiB", "--threads",
+                         "2", "--batch", "256", "--duration", "0.3", "--json"});
   EXPECT_GT(cached["rows_per_sec"].get<double>(), 0.0);
   EXPECT_GT(cached["rows"].get<uint64_t>(), 0u);
   ASSERT_EQ(cached["tiers"].size(), 2u);
@@ -446,19 +446,18 @@ TEST_F(TablectlTest, BenchReportsThroughputAndPerTierCounts) {
   EXPECT_EQ(nvme["lookups"].get<uint64_t>(), dram["misses"].get<uint64_t>());
   EXPECT_GE(nvme["bytes_read"].get<uint64_t>(), nvme["reads"].get<uint64_t>() * 4096);
 
-  json resident = RunJson({"bench", table, "--trace", "uniform", "--resident", "--duration",
-                           "0.2", "--json"});
+  json resident =
+      RunJson({"bench", table, "--trace", "uniform", "--resident", "--duration", "0.2", "--json"});
   ASSERT_EQ(resident["tiers"].size(), 1u);
   EXPECT_EQ(resident["tiers"][0]["hits"], resident["tiers"][0]["lookups"]);
   EXPECT_EQ(resident["tiers"][0]["lookups"].get<uint64_t>(), resident["rows"].get<uint64_t>());
 
-  RunResult text = RunOk({"bench", table, "--trace", "uniform", "--dram-cache", "0",
-                          "--duration", "0.2"});
+  RunResult text =
+      RunOk({"bench", table, "--trace", "uniform", "--dram-cache", "0", "--duration", "0.2"});
   EXPECT_NE(text.out.find("rows/s"), std::string::npos) << text.out;
   EXPECT_NE(text.out.find("nvme  lookups"), std::string::npos) << text.out;
   EXPECT_EQ(text.out.find("dram  lookups"), std::string::npos) << text.out;
 }
-
 
 std::string ModelData(const std::string& name) {
   return (std::filesystem::path(__FILE__).parent_path().parent_path() / "model" / "data" / name)
@@ -485,8 +484,8 @@ TEST_F(TablectlTest, NgramHashMatchesTheNumpyGolden) {
 // vocab-compress builds the map the Python reference builds from the same tokenizer.json.
 TEST_F(TablectlTest, VocabCompressMatchesTheReferenceMap) {
   const std::string out = Path("m.npy");
-  json j = RunJson({"vocab-compress", ModelData("vocab_small_tokenizer.json"), "--out", out,
-                    "--json"});
+  json j =
+      RunJson({"vocab-compress", ModelData("vocab_small_tokenizer.json"), "--out", out, "--json"});
   EXPECT_EQ(j["raw_vocab_size"], 374);
   EXPECT_EQ(j["compressed_vocab_size"], 291);
   auto got = ReadIdsNpy(Env::Default(), out);
@@ -512,10 +511,10 @@ TEST_F(TablectlTest, EngramForwardMatchesPyTorch) {
     const std::string table = Path("t_" + name);
     RunOk({"import", table, d + "/weights.safetensors:multi_head_embedding.embedding.weight",
            "--no-progress"});
-    json j = RunJson({"engram-forward", "--config", d + "/config.json", "--layer",
-                      std::to_string(layer), "--table", table, "--weights",
-                      d + "/weights.safetensors", "--ids", d + "/ids.npy", "--hidden",
-                      d + "/hidden.npy", "--out", Path("y_" + name + ".npy"), "--json"});
+    json j =
+        RunJson({"engram-forward", "--config", d + "/config.json", "--layer", std::to_string(layer),
+                 "--table", table, "--weights", d + "/weights.safetensors", "--ids", d + "/ids.npy",
+                 "--hidden", d + "/hidden.npy", "--out", Path("y_" + name + ".npy"), "--json"});
     auto got_info = ReadArrayInfo(Env::Default(), Path("y_" + name + ".npy"));
     auto want_info = ReadArrayInfo(Env::Default(), d + "/y.npy");
     ASSERT_TRUE(got_info.ok() && want_info.ok());
@@ -526,8 +525,8 @@ TEST_F(TablectlTest, EngramForwardMatchesPyTorch) {
     ASSERT_TRUE(got.ok() && want.ok());
     double diff = 0, scale = 0;
     for (size_t i = 0; i < want->size(); ++i) {
-      diff = std::max(diff, std::isnan((*got)[i]) ? INFINITY
-                                                   : std::abs(double{(*got)[i]} - (*want)[i]));
+      diff = std::max(diff,
+                      std::isnan((*got)[i]) ? INFINITY : std::abs(double{(*got)[i]} - (*want)[i]));
       scale = std::max(scale, std::abs(double{(*want)[i]}));
     }
     EXPECT_LE(diff / scale, 1e-5);
@@ -576,10 +575,10 @@ TEST_F(TablectlTest, ProgressOnlyWithFlagWhenNotATerminal) {
 
 using tablectl::FlagSpec;
 using tablectl::ParseArgs;
-using tablectl::ParseRowRange;
-using tablectl::ParseUint64;
 using tablectl::ParseByteSize;
+using tablectl::ParseRowRange;
 using tablectl::ParseSeconds;
+using tablectl::ParseUint64;
 
 TEST(TablectlArgsTest, FlagsAndPositionals) {
   const std::vector<FlagSpec> flags = {{"rows", "N", ""}, {"json", "", ""}};

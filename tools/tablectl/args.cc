@@ -98,9 +98,8 @@ Result<uint64_t> ParseByteSize(std::string_view text, std::string_view what) {
   std::string_view unit = text.substr(digits);
   int shift = -1;
   static const std::pair<std::string_view, int> kUnits[] = {
-      {"", 0},    {"B", 0},    {"K", 10},   {"k", 10},   {"KiB", 10}, {"M", 20},
-      {"m", 20},  {"MiB", 20}, {"G", 30},   {"g", 30},   {"GiB", 30}, {"T", 40},
-      {"t", 40},  {"TiB", 40}};
+      {"", 0},     {"B", 0},  {"K", 10}, {"k", 10},   {"KiB", 10}, {"M", 20}, {"m", 20},
+      {"MiB", 20}, {"G", 30}, {"g", 30}, {"GiB", 30}, {"T", 40},   {"t", 40}, {"TiB", 40}};
   for (const auto& [name, bits] : kUnits) {
     if (unit == name) shift = bits;
   }
@@ -110,7 +109,8 @@ Result<uint64_t> ParseByteSize(std::string_view text, std::string_view what) {
   }
   ENGRAM_ASSIGN_OR_RETURN(uint64_t n, ParseUint64(text.substr(0, digits), what));
   if (shift > 0 && n > (std::numeric_limits<uint64_t>::max() >> shift)) {
-    return Status::InvalidArgument(std::string(what) + ": '" + std::string(text) + "' is too large");
+    return Status::InvalidArgument(std::string(what) + ": '" + std::string(text) +
+                                   "' is too large");
   }
   return n << shift;
 }

@@ -86,8 +86,8 @@ void PrintText(const BenchOptions& o, const Table& table, const bench::DriverRes
               table.NvmeDescription().c_str());
   std::printf("trace:   %s, %u thread(s), batch %u, %.1f s\n",
               bench::TraceSpecName(o.trace).c_str(), r.threads, r.batch, r.seconds);
-  std::printf("result:  %.0f rows/s, %.1f MB/s, batch p50 %.1f us, p99 %.1f us\n",
-              r.rows_per_sec, r.bytes_per_sec / 1e6, r.batch_p50_us, r.batch_p99_us);
+  std::printf("result:  %.0f rows/s, %.1f MB/s, batch p50 %.1f us, p99 %.1f us\n", r.rows_per_sec,
+              r.bytes_per_sec / 1e6, r.batch_p50_us, r.batch_p99_us);
   for (const TierStats& t : r.tier_deltas) {
     const double hit = t.lookups ? 100.0 * static_cast<double>(t.hits) / t.lookups : 0.0;
     std::printf("  %-5s lookups %llu  hits %llu (%.1f %%)  misses %llu  bytes %s", t.tier.c_str(),
@@ -113,7 +113,8 @@ int RunBench(const ParsedArgs& args) {
   }
   Result<std::unique_ptr<Table>> table = Table::Open(o->table, o->table_options);
   if (!table.ok()) return ReportFailure(table.status());
-  Result<std::vector<uint64_t>> trace = bench::MakeTrace(o->trace, (*table)->rows(), o->trace_options);
+  Result<std::vector<uint64_t>> trace =
+      bench::MakeTrace(o->trace, (*table)->rows(), o->trace_options);
   if (!trace.ok()) return ReportFailure(trace.status());
   Result<bench::DriverResult> r = bench::RunTableLookups(table->get(), *trace, o->driver);
   if (!r.ok()) return ReportFailure(r.status());

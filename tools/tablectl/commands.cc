@@ -121,8 +121,8 @@ const Command* FindCommand(std::string_view name) {
 }
 
 bool IsPlannedCommand(std::string_view name) {
-  static const char* const kPlanned[] = {
-      "replay", "profile", "serve", "upsert", "erase", "compact"};
+  static const char* const kPlanned[] = {"replay", "profile", "serve",
+                                         "upsert", "erase",   "compact"};
   for (const char* p : kPlanned) {
     if (name == p) return true;
   }
@@ -146,7 +146,8 @@ void PrintOverview() {
               ToolVersion());
   std::printf("usage: tablectl COMMAND ARGS [--json] [--progress]\n\ncommands:\n");
   for (const Command& c : Commands()) {
-    std::printf("  %-14s %s\n                 %s\n", c.name.c_str(), c.synopsis.c_str(), c.summary.c_str());
+    std::printf("  %-14s %s\n                 %s\n", c.name.c_str(), c.synopsis.c_str(),
+                c.summary.c_str());
   }
   std::printf(
       "\nRun 'tablectl help COMMAND' for a command's flags, 'tablectl --version' for the "
