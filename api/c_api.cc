@@ -9,12 +9,14 @@
 
 #include "api/c_api_errors.h"
 #include "api/engram_store.h"
+#include "cache/cache_policy.h"
 #include "storage/dtype.h"
 #include "storage/table.h"
 #include "storage/table_builder.h"
 
 struct es_options_t {
   engram::TableOptions options;
+  std::string cache_policy = "default";  // resolved by es_table_open
 };
 
 struct es_table_t {
@@ -96,6 +98,14 @@ void es_options_set_queue_depth(es_options_t* o, uint32_t depth) {
   o->options.nvme.queue_depth = depth == 0 ? 1 : depth;
 }
 
+void es_options_set_cache_policy(es_options_t* o, const char* name) {
+  Guard(nullptr, [&] { o->cache_policy = name ? name : "default"; });
+}
+
+void es_options_set_hot_rows(es_options_t* o, const char* npy_path) {
+  Guard(nullptr, [&] { o->options.hot_rows_path = npy_path ? npy_path : ""; });
+}
+
 void es_table_create(const char* path, uint64_t rows, uint32_t dim, es_dtype_t dtype,
                      int fill_random, uint64_t seed, char** errptr) {
   Guard(errptr, [&] {
@@ -126,6 +136,11 @@ es_table_t* es_table_open(const char* path, const es_options_t* options, char** 
   Guard(errptr, [&] {
     if (path == nullptr) return SetError(errptr, "Invalid argument: path is NULL");
     engram::TableOptions opts = options ? options->options : engram::TableOptions();
+    const std::string policy = options ? options->cache_policy : "default";
+    opts.cache_policy = engram::cache::NewPolicyFactory(policy);
+    if (opts.cache_policy == nullptr) {
+      return SetError(errptr, "Invalid argument: unknown cache policy '" + policy + "'");
+    }
     auto table = engram::Table::Open(path, opts);
     if (!Check(table.status(), errptr)) return;
     handle = new es_table_t{std::move(table).value()};

@@ -88,6 +88,13 @@ ES_EXPORT void es_options_set_huge_pages(es_options_t* options, int enabled);
 ES_EXPORT void es_options_set_io_backend(es_options_t* options, es_io_backend_t backend);
 /* NVMe reads in flight per ring; default 32. */
 ES_EXPORT void es_options_set_queue_depth(es_options_t* options, uint32_t depth);
+/* Admission/eviction policy of the DRAM cache by name; default "default" (docs/caching.md).
+ * Also "clock", "sieve", "s3fifo", "sampled-lfu"; "lru" and "wtinylfu" are for trace replay
+ * only. The name is copied; an unknown or replay-only name makes es_table_open fail naming it. */
+ES_EXPORT void es_options_set_cache_policy(es_options_t* options, const char* name);
+/* Hot rows to pin when the table opens: a 1-D .npy of row ids, most important first (as
+ * `tablectl profile` writes). Default none; NULL clears. The path is copied. */
+ES_EXPORT void es_options_set_hot_rows(es_options_t* options, const char* npy_path);
 
 /* ---- Tables ----------------------------------------------------------------------------- */
 /* Creates a table directory at `path` (which must not exist) of `rows` rows, filled with zeros

@@ -27,6 +27,9 @@ uint64_t SplitMix64(uint64_t& state) {
 
 uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
+// Mixed into the trace seed to seed the Zipf scrambling permutation (MakeTrace, DriftRankMap).
+constexpr uint64_t kScrambleSalt = 0x5bd1e995ULL;
+
 int64_t NowNs() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
@@ -209,12 +212,96 @@ Result<std::vector<uint64_t>> MakeTrace(const TraceSpec& spec, uint64_t rows,
   }
   if (!(spec.zipf_alpha > 0)) return Status::InvalidArgument("trace: zipf exponent must be > 0");
   const ZipfSampler zipf(rows, spec.zipf_alpha);
-  const IdPermutation permute(rows, options.seed ^ 0x5bd1e995ULL);
+  const IdPermutation permute(rows, options.seed ^ kScrambleSalt);
   for (uint64_t& id : ids) {
     const uint64_t rank0 = zipf.Sample(rng) - 1;
     id = options.scramble ? permute(rank0) : rank0;
   }
   return ids;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Drifting Zipf traces
+
+DriftRankMap::DriftRankMap(uint64_t rows, uint64_t seed, double shift)
+    : rows_(rows), seed_(seed), shift_(shift) {}
+
+bool DriftRankMap::Moves(uint64_t rank0, uint64_t period) const {
+  if (period == 0 || shift_ >= 1.0) return true;
+  uint64_t state = seed_ ^ (rank0 * 0xd6e8feb86659fd93ULL) ^ (period * 0x9e3779b97f4a7c15ULL);
+  SplitMix64(state);
+  const double u = static_cast<double>(SplitMix64(state) >> 11) * 0x1.0p-53;
+  return u < shift_;
+}
+
+uint64_t DriftRankMap::Row(uint64_t rank0, uint64_t period) const {
+  uint64_t q = period;
+  while (!Moves(rank0, q)) --q;  // terminates: Moves(r, 0) is true
+  return IdPermutation(rows_, (seed_ + q) ^ kScrambleSalt)(rank0);
+}
+
+Result<std::vector<uint64_t>> MakeDriftTrace(uint64_t rows, double alpha,
+                                             const DriftOptions& options) {
+  if (rows == 0) return Status::InvalidArgument("drift trace: the table has no rows");
+  if (!(alpha > 0) || !std::isfinite(alpha)) {
+    return Status::InvalidArgument("drift trace: zipf exponent must be > 0");
+  }
+  if (options.length == 0) return Status::InvalidArgument("drift trace: length must be > 0");
+  if (options.period == 0) return Status::InvalidArgument("drift trace: period must be > 0");
+  if (!(options.shift > 0 && options.shift <= 1)) {
+    return Status::InvalidArgument("drift trace: shift must be in (0, 1]");
+  }
+  const ZipfSampler zipf(rows, alpha);
+  const DriftRankMap map(rows, options.seed, options.shift);
+  Rng rng(options.seed);
+  std::vector<uint64_t> ids(options.length);
+  for (uint64_t begin = 0; begin < options.length; begin += options.period) {
+    const uint64_t period = begin / options.period;
+    const uint64_t end = std::min(options.length, begin + options.period);
+    if (options.shift >= 1.0) {
+      // Fast path: one permutation for the whole period.
+      const IdPermutation permute(rows, (options.seed + period) ^ kScrambleSalt);
+      for (uint64_t i = begin; i < end; ++i) ids[i] = permute(zipf.Sample(rng) - 1);
+    } else {
+      for (uint64_t i = begin; i < end; ++i) ids[i] = map.Row(zipf.Sample(rng) - 1, period);
+    }
+  }
+  return ids;
+}
+
+Result<TraceSummary> SummarizeTrace(const uint64_t* ids, size_t n, uint64_t rows,
+                                    const std::vector<double>& fractions) {
+  for (double f : fractions) {
+    if (!(f >= 0 && f <= 1)) {
+      return Status::InvalidArgument("trace summary: fraction " + std::to_string(f) +
+                                     " is outside [0, 1]");
+    }
+  }
+  std::vector<uint64_t> counts(rows, 0);
+  for (size_t i = 0; i < n; ++i) {
+    if (ids[i] >= rows) {
+      return Status::InvalidArgument(
+          "trace summary: id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
+          " is out of range (the table has " + std::to_string(rows) + " rows)");
+    }
+    ++counts[ids[i]];
+  }
+  TraceSummary summary;
+  summary.accesses = n;
+  summary.fractions = fractions;
+  // Only accessed rows matter for the top shares: drop the zeros, then sort descending.
+  std::erase(counts, uint64_t{0});
+  summary.distinct = counts.size();
+  std::sort(counts.begin(), counts.end(), std::greater<>());
+  std::vector<uint64_t> prefix(counts.size() + 1, 0);
+  for (size_t i = 0; i < counts.size(); ++i) prefix[i + 1] = prefix[i] + counts[i];
+  for (double f : fractions) {
+    // ceil, tolerant of rounding (0.01 * 1e7 must give 100000, not 100001).
+    const uint64_t k = static_cast<uint64_t>(std::ceil(f * static_cast<double>(rows) - 1e-6));
+    const uint64_t hot = prefix[std::min<uint64_t>(k, counts.size())];
+    summary.top_share.push_back(n ? static_cast<double>(hot) / static_cast<double>(n) : 0.0);
+  }
+  return summary;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -144,6 +144,68 @@ Result<std::vector<uint64_t>> MakeTrace(const TraceSpec& spec, uint64_t rows,
                                         const TraceOptions& options = {});
 
 // ---------------------------------------------------------------------------------------------
+// Drifting Zipf traces (the cache benchmark's moving hot set; written by bench/trace_gen)
+//
+// Ranks are drawn exactly as zipf:ALPHA draws them (the same Rng(seed) stream), but the map
+// from rank to row changes every `period` accesses: access i belongs to period p = i / period
+// and rank r (0-based) lands on row DriftRankMap::Row(r, p).
+//   shift = 1      every period maps all ranks through its own permutation,
+//                  IdPermutation(rows, (seed + p) ^ salt), so the hot rows of one period are
+//                  unrelated to the last's. Period 0 uses the Zipf trace's own permutation
+//                  (salt as MakeTrace's), so a drift trace's first period is exactly
+//                  MakeTrace(zipf:ALPHA, rows, {length, seed}) over those accesses.
+//   0 < shift < 1  at each boundary q >= 1 only a pseudo-random `shift` fraction of the ranks
+//                  moves (rank r moves at q when a seeded hash of (r, q) falls below shift);
+//                  a rank keeps the permutation of the last period it moved in (period 0 if
+//                  none). Such a map is not exactly a bijection: a moved rank can land on a row
+//                  an unmoved rank still holds (~1/rows per pair, negligible for a cache
+//                  benchmark).
+
+class DriftRankMap {
+ public:
+  // REQUIRES: rows > 0, 0 < shift <= 1.
+  DriftRankMap(uint64_t rows, uint64_t seed, double shift);
+  // The row of 0-based rank `rank0` (< rows) in period `period`. O(1) for shift = 1, about
+  // min(period, 1 / shift) hash evaluations otherwise.
+  uint64_t Row(uint64_t rank0, uint64_t period) const;
+  // Whether rank `rank0` takes a new row at the start of `period` (always for period 0).
+  bool Moves(uint64_t rank0, uint64_t period) const;
+
+ private:
+  uint64_t rows_;
+  uint64_t seed_;
+  double shift_;
+};
+
+struct DriftOptions {
+  uint64_t length = uint64_t{1} << 24;  // accesses, > 0
+  uint64_t period = uint64_t{1} << 22;  // accesses per period, > 0
+  double shift = 1.0;                   // fraction of ranks moved per boundary, in (0, 1]
+  uint64_t seed = 42;
+};
+
+// A drifting Zipf trace over [0, rows). InvalidArgument for rows == 0, alpha <= 0, length or
+// period == 0, or shift outside (0, 1].
+Result<std::vector<uint64_t>> MakeDriftTrace(uint64_t rows, double alpha,
+                                             const DriftOptions& options);
+
+// What a trace asks of a cache: how many rows it touches and how concentrated it is.
+struct TraceSummary {
+  uint64_t accesses = 0;
+  uint64_t distinct = 0;  // rows accessed at least once
+  // top_share[i]: share of all accesses that go to the ceil(fractions[i] * rows) most
+  // accessed rows -- the hit ratio of a cache of that size pinned, with hindsight, with the
+  // trace's hottest rows (compulsory misses not counted).
+  std::vector<double> fractions;
+  std::vector<double> top_share;
+};
+
+// Summarizes ids[0..n) over a table of `rows` rows (O(rows) memory). InvalidArgument naming
+// the first id >= rows and its position, or a fraction outside [0, 1].
+Result<TraceSummary> SummarizeTrace(const uint64_t* ids, size_t n, uint64_t rows,
+                                    const std::vector<double>& fractions);
+
+// ---------------------------------------------------------------------------------------------
 // Driver
 
 // One batch lookup: ids[0..n) -> out + i * out_stride. Must be callable from many threads.

@@ -6,6 +6,8 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "storage/array_file.h"
+
 namespace engram {
 namespace {
 
@@ -13,6 +15,9 @@ namespace {
 struct LookupScratch {
   std::vector<std::pair<uint64_t, uint32_t>> sorted;  // (id, position), sorted by id
   std::vector<uint32_t> group_begin;                  // unique id u: sorted[group_begin[u]..[u+1])
+  std::vector<uint64_t> unique_ids;
+  std::vector<cache::PinnedRow> pinned;
+  std::vector<uint8_t> hit;
   std::vector<uint64_t> miss_ids;
   std::vector<uint32_t> miss_group;
 };
@@ -70,6 +75,9 @@ Result<std::unique_ptr<Table>> Table::Open(const std::string& path, const TableO
     ENGRAM_ASSIGN_OR_RETURN(table->resident_,
                             ResidentRegion::Open(data.get(), layout, checksums, path,
                                                  manifest.table_uuid, options.resident));
+    if (!options.hot_rows_path.empty()) {
+      ENGRAM_RETURN_IF_ERROR(table->PinHotRows(options.hot_rows_path));
+    }
     return table;
   }
   if (options.dram_mode == DramMode::kCache) {
@@ -78,14 +86,50 @@ Result<std::unique_ptr<Table>> Table::Open(const std::string& path, const TableO
           "table " + path + ": dram_cache_bytes " + std::to_string(options.dram_cache_bytes) +
           " cannot hold one row of " + std::to_string(layout.row_bytes) + " bytes");
     }
-    auto policy = options.cache_policy ? options.cache_policy : NewClockPolicyFactory();
-    table->cache_ = std::make_unique<DramRowCache>(options.dram_cache_bytes, layout.row_bytes,
-                                                   options.dram_cache_shards, *policy);
+    if (options.cache_policy && !options.cache_policy->concurrent_hits()) {
+      return Status::InvalidArgument("table " + path + ": cache policy " +
+                                     options.cache_policy->name() +
+                                     " moves list nodes on hits; it is for trace replay only");
+    }
+    cache::RowCacheOptions cache_options;
+    cache_options.capacity_rows = options.dram_cache_bytes / layout.row_bytes;
+    cache_options.row_bytes = layout.row_bytes;
+    cache_options.shards = options.dram_cache_shards;
+    cache_options.policy = options.cache_policy;
+    cache_options.max_pinned_share = kMaxHotShare;
+    table->cache_ = std::make_unique<cache::RowCache>(cache_options);
   }
   ENGRAM_ASSIGN_OR_RETURN(table->nvme_,
                           NvmeReader::Open(std::move(data), layout, std::move(checksums), path,
                                            options.nvme, &table->nvme_counters_));
+  if (!options.hot_rows_path.empty()) {
+    ENGRAM_RETURN_IF_ERROR(table->PinHotRows(options.hot_rows_path));
+  }
   return table;
+}
+
+Status Table::PinHotRows(const std::string& hot_rows_path) {
+  auto ids = ReadIdsNpy(options_.env, hot_rows_path);
+  if (!ids.ok()) return ids.status().WithContext("hot rows");
+  std::vector<uint64_t> hot = std::move(ids).value();
+  if (Status st = CheckIds(hot.data(), hot.size()); !st.ok()) {
+    return Status::InvalidArgument("hot rows file " + hot_rows_path + ": " + st.message());
+  }
+  if (!cache_) {
+    // Resident mode already holds every row in DRAM; without a DRAM tier there is no room.
+    (resident_ ? hot_rows_pinned_ : hot_rows_skipped_) = hot.size();
+    return Status::OK();
+  }
+  std::vector<uint64_t> batch;
+  for (size_t i = 0; i < hot.size(); i += batch.size()) {
+    batch.assign(hot.begin() + i, hot.begin() + std::min(hot.size(), i + 4096));
+    ENGRAM_RETURN_IF_ERROR(
+        nvme_->ReadRows(batch.data(), batch.size(), [&](size_t k, const uint8_t* src) {
+          if (cache_->Insert(batch[k], src, /*pin_forever=*/true)) ++hot_rows_pinned_;
+        }));
+  }
+  hot_rows_skipped_ = hot.size() - hot_rows_pinned_;  // duplicates and rows with no room
+  return Status::OK();
 }
 
 Status Table::CheckIds(const uint64_t* ids, size_t n) const {
@@ -158,14 +202,22 @@ Status Table::LookupTiered(const uint64_t* ids, size_t n, uint8_t* out, size_t o
 
   s.miss_ids.clear();
   s.miss_group.clear();
+  if (cache_) {
+    s.unique_ids.resize(unique);
+    s.pinned.resize(unique);
+    s.hit.resize(unique);
+    for (size_t u = 0; u < unique; ++u) s.unique_ids[u] = s.sorted[s.group_begin[u]].first;
+    cache_->PinBatch(s.unique_ids.data(), unique, s.pinned.data(), s.hit.data());
+  }
   for (size_t u = 0; u < unique; ++u) {
-    const uint64_t id = s.sorted[s.group_begin[u]].first;
-    uint8_t* first = out + size_t{s.sorted[s.group_begin[u]].second} * out_stride;
-    if (cache_ && cache_->Get(id, first)) {
+    if (cache_ && s.hit[u]) {
+      std::memcpy(out + size_t{s.sorted[s.group_begin[u]].second} * out_stride, s.pinned[u].data,
+                  row);
+      cache_->Release(s.pinned[u]);
       fan_out(u);
       continue;
     }
-    s.miss_ids.push_back(id);
+    s.miss_ids.push_back(s.sorted[s.group_begin[u]].first);
     s.miss_group.push_back(static_cast<uint32_t>(u));
   }
   if (cache_) {
@@ -183,7 +235,7 @@ Status Table::LookupTiered(const uint64_t* ids, size_t n, uint8_t* out, size_t o
         const size_t u = s.miss_group[k];
         std::memcpy(out + size_t{s.sorted[s.group_begin[u]].second} * out_stride, src, row);
         fan_out(u);
-        if (cache_) cache_->Put(s.miss_ids[k], src);
+        if (cache_) cache_->Insert(s.miss_ids[k], src);
       });
   if (st.ok()) nvme_counters_.AddHits(s.miss_ids.size());
   return st;
@@ -200,8 +252,7 @@ std::string Table::DramDescription() const {
   if (resident_) return "resident, " + resident_->description();
   if (cache_) {
     return "cache of " + std::to_string(cache_->capacity_rows()) + " rows (" +
-           std::to_string(options_.dram_cache_bytes) + " bytes), policy " +
-           (options_.cache_policy ? options_.cache_policy->name() : std::string("clock"));
+           std::to_string(options_.dram_cache_bytes) + " bytes), policy " + cache_->policy().name();
   }
   return "none";
 }
@@ -209,10 +260,8 @@ std::string Table::DramDescription() const {
 std::string Table::InfoJson() const {
   nlohmann::json j = ManifestToJson(manifest_);
   j["path"] = path_;
-  j["tiers"] = {{"dram", DramDescription()},
-                {"nvme", NvmeDescription()},
-                {"dram_cache_rows", dram_cache_capacity_rows()},
-                {"dram_cache_metadata_bytes", dram_cache_metadata_bytes()}};
+  j["tiers"] = {
+      {"dram", DramDescription()}, {"nvme", NvmeDescription()}, {"dram_cache", DramCacheJson()}};
   nlohmann::json stats = nlohmann::json::array();
   for (const TierStats& t : Stats()) stats.push_back(TierStatsToJson(t));
   j["stats"] = std::move(stats);
@@ -221,7 +270,23 @@ std::string Table::InfoJson() const {
 
 std::string Table::NvmeDescription() const { return nvme_ ? nvme_->backend_description() : "none"; }
 
-uint64_t Table::dram_cache_capacity_rows() const { return cache_ ? cache_->capacity_rows() : 0; }
-uint64_t Table::dram_cache_metadata_bytes() const { return cache_ ? cache_->metadata_bytes() : 0; }
+cache::RowCacheStats Table::dram_cache_stats() const {
+  return cache_ ? cache_->stats() : cache::RowCacheStats{};
+}
+
+nlohmann::json Table::DramCacheJson() const {
+  const cache::RowCacheStats c = dram_cache_stats();
+  return {{"policy", cache_ ? cache_->policy().name() : std::string()},
+          {"capacity_rows", c.capacity_rows},
+          {"rows", c.size_rows},
+          {"pinned_rows", c.pinned_rows},
+          {"hot_rows_pinned", hot_rows_pinned_},
+          {"hot_rows_skipped", hot_rows_skipped_},
+          {"inserts", c.inserts},
+          {"rejections", c.rejections},
+          {"evictions", c.evictions},
+          {"metadata_bytes", c.metadata_bytes},
+          {"metadata_bytes_per_row", c.metadata_bytes_per_row}};
+}
 
 }  // namespace engram

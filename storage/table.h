@@ -2,7 +2,8 @@
 // then NVMe).
 //
 //   Resident:  every row in DRAM (private or shared between processes); no I/O on lookup.
-//   Cache:     a bounded DRAM row cache in front of the NVMe tier.
+//   Cache:     a bounded DRAM row cache (cache/row_cache.h: lock-free hits, the Zipf-aware
+//              default policy) in front of the NVMe tier, optionally with hot rows pinned in it.
 //   None:      every lookup reads the NVMe tier (io_uring + O_DIRECT).
 //
 // Lookup(ids, n, out, stride): rows land at out + i * stride for i < n. All ids are checked
@@ -16,11 +17,12 @@
 
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
-#include "storage/cache_policy.h"
-#include "storage/dram_cache.h"
+#include "cache/cache_policy.h"
+#include "cache/row_cache.h"
 #include "storage/env.h"
 #include "storage/nvme_reader.h"
 #include "storage/resident_region.h"
@@ -43,8 +45,14 @@ struct TableOptions {
   uint64_t dram_cache_bytes = uint64_t{1} << 30;
   // Shards of the DRAM cache; 64 keeps lock contention low for a few dozen threads.
   uint32_t dram_cache_shards = 64;
-  // Replacement policy of the DRAM cache; null means CLOCK.
-  std::shared_ptr<CachePolicyFactory> cache_policy;
+  // Admission and eviction of the DRAM cache; null means the default policy (docs/caching.md).
+  std::shared_ptr<const cache::PolicyFactory> cache_policy;
+  // Hot rows (a 1-D .npy of row ids, most important first, as `tablectl profile` writes):
+  // when set, Open reads these rows and pins them in the fastest tier with room. In cache mode
+  // they are pinned in the DRAM cache up to kMaxHotShare of each of its shards (the rest of
+  // the file is skipped and counted); resident mode already holds every row; with no DRAM tier
+  // there is no room. Ids out of range or a bad file fail Open with a message naming the file.
+  std::string hot_rows_path;
   // Resident mode: shared segment / huge pages (see resident_region.h).
   ResidentOptions resident;
   // NVMe tier (see nvme_reader.h).
@@ -79,15 +87,25 @@ class Table {
   // A JSON object: the manifest's fields, "path", "tiers" (dram/nvme descriptions, DRAM cache
   // capacity and metadata bytes) and "stats" (per-tier counters). For `info` and the C API.
   std::string InfoJson() const;
-  // Rows / metadata bytes of the DRAM cache (0 without one).
-  uint64_t dram_cache_capacity_rows() const;
-  uint64_t dram_cache_metadata_bytes() const;
+  // The DRAM cache's counters and memory (all zero without one).
+  cache::RowCacheStats dram_cache_stats() const;
+  // dram_cache_stats() and the hot-row counts as JSON (policy, capacity_rows, rows, pinned_rows,
+  // hot_rows_pinned, hot_rows_skipped, inserts, rejections, evictions, metadata_bytes,
+  // metadata_bytes_per_row): part of InfoJson() and `tablectl bench --json`.
+  nlohmann::json DramCacheJson() const;
+  // Hot rows pinned by Open, and those of the file that found no room.
+  uint64_t hot_rows_pinned() const { return hot_rows_pinned_; }
+  uint64_t hot_rows_skipped() const { return hot_rows_skipped_; }
+
+  // At most this share of each DRAM cache shard is given to hot rows, so it stays a cache.
+  static constexpr double kMaxHotShare = 0.9;
 
  private:
   Table(std::string path, TableOptions options, Manifest manifest);
   Status CheckIds(const uint64_t* ids, size_t n) const;
   Status LookupResident(const uint64_t* ids, size_t n, uint8_t* out, size_t out_stride);
   Status LookupTiered(const uint64_t* ids, size_t n, uint8_t* out, size_t out_stride);
+  Status PinHotRows(const std::string& hot_rows_path);
 
   const std::string path_;
   const TableOptions options_;
@@ -95,8 +113,10 @@ class Table {
   TierCounters dram_counters_{"dram"};
   TierCounters nvme_counters_{"nvme"};
   std::unique_ptr<ResidentRegion> resident_;  // resident mode
-  std::unique_ptr<DramRowCache> cache_;       // cache mode
+  std::unique_ptr<cache::RowCache> cache_;    // cache mode
   std::unique_ptr<NvmeReader> nvme_;          // cache and none modes
+  uint64_t hot_rows_pinned_ = 0;              // constant after Open
+  uint64_t hot_rows_skipped_ = 0;             // constant after Open
 };
 
 // Reads every page of the table at `path` and checks it against its checksum, calling

@@ -140,6 +140,54 @@ static void test_errors(void) {
   es_free(err);
 }
 
+static void test_cache_options(void) {
+  char path[300];
+  char* err = NULL;
+  snprintf(path, sizeof(path), "%s/policy", dir);
+  es_table_create(path, 2000, 64, ES_DTYPE_F32, 1, 9, &err);
+  CHECK(err == NULL);
+  es_options_t* o = es_options_create();
+  es_options_set_dram_cache_bytes(o, 64 << 10);
+
+  es_options_set_cache_policy(o, "no-such-policy");
+  CHECK(es_table_open(path, o, &err) == NULL);
+  CHECK(err != NULL && strstr(err, "no-such-policy") != NULL);
+  es_free(err);
+  err = NULL;
+  es_options_set_cache_policy(o, "lru"); /* replay only: its hits move list nodes */
+  CHECK(es_table_open(path, o, &err) == NULL);
+  CHECK(err != NULL && strstr(err, "replay") != NULL);
+  es_free(err);
+  err = NULL;
+
+  es_options_set_cache_policy(o, "sieve");
+  es_table_t* t = es_table_open(path, o, &err);
+  CHECK(t != NULL && err == NULL);
+  if (t != NULL) {
+    uint64_t ids[2] = {7, 7};
+    float rows[2][64];
+    es_table_lookup(t, ids, 2, rows, sizeof(rows[0]), &err);
+    es_table_lookup(t, ids, 2, rows, sizeof(rows[0]), &err);
+    CHECK(err == NULL && memcmp(rows[0], rows[1], sizeof(rows[0])) == 0);
+    char* info = es_table_info_json(t, &err);
+    CHECK(info != NULL && strstr(info, "\"policy\": \"sieve\"") != NULL);
+    es_free(info);
+    es_table_close(t);
+  }
+
+  es_options_set_cache_policy(o, NULL); /* back to "default" */
+  es_options_set_hot_rows(o, "/nonexistent/hot.npy");
+  CHECK(es_table_open(path, o, &err) == NULL);
+  CHECK(err != NULL && strstr(err, "hot rows") != NULL);
+  es_free(err);
+  err = NULL;
+  es_options_set_hot_rows(o, NULL);
+  t = es_table_open(path, o, &err);
+  CHECK(t != NULL && err == NULL);
+  es_table_close(t);
+  es_options_destroy(o);
+}
+
 int main(void) {
   const char* base = getenv("ENGRAM_TEST_TMPDIR");
   snprintf(dir, sizeof(dir), "%s/engram-c-api-XXXXXX", base ? base : "/var/tmp");
@@ -150,6 +198,7 @@ int main(void) {
   test_version();
   test_lookup_through_every_tier();
   test_errors();
+  test_cache_options();
   remove_tree(dir);
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

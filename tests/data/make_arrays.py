@@ -3,6 +3,10 @@
 
 Run from anywhere: /usr/bin/python3 tests/data/make_arrays.py. The outputs are checked in, so the
 C++ tests need no Python; the values here are repeated in the test, keep them in sync.
+
+real_trace_sample.npy is not made here: it is the first 20000 row ids of the cache benchmark's
+real trace, written by `SAMPLE=tests/data/real_trace_sample.npy
+bench/real_trace/make_real_trace.sh` (see bench/README.md).
 """
 import os
 

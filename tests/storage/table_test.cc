@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "storage/array_file.h"
 #include "storage/table_builder.h"
 #include "tests/support/fault_injection_env.h"
 #include "tests/support/file_damage.h"
@@ -205,7 +206,10 @@ TEST(TableTest, CacheCountsHitsAndMisses) {
   EXPECT_EQ(stats[1].lookups, 4u);
   EXPECT_EQ(stats[1].reads, 1u);  // rows 1..4 share page 0
   EXPECT_GT(stats[1].LatencyPercentileUs(50), 0.0);
-  EXPECT_GT((*table)->dram_cache_metadata_bytes(), 0u);
+  const cache::RowCacheStats cache = (*table)->dram_cache_stats();
+  EXPECT_GT(cache.metadata_bytes, 0u);
+  EXPECT_EQ(cache.size_rows, 4u);
+  EXPECT_EQ(cache.inserts, 4u);
 }
 
 TEST(TableTest, ConcurrentReadersSeeCorrectRows) {
@@ -432,6 +436,136 @@ TEST(TableTest, ReplaceSwapsInTheNewTable) {
   EXPECT_EQ((*table)->rows(), 10u);
   EXPECT_EQ((*table)->dtype(), DType::kF16);
   EXPECT_EQ(Env::Default()->ListDir(dir.path())->size(), 1u);
+}
+
+}  // namespace
+}  // namespace engram
+
+// ---- DRAM cache policy and hot rows -------------------------------------------------------------
+namespace engram {
+namespace {
+
+Status WriteIds(const std::string& path, const std::vector<uint64_t>& ids) {
+  return WriteNpy(Env::Default(), path, ElementType::kU64, {ids.size()}, ids.data());
+}
+
+TEST(TableHotRowsTest, HotRowsArePinnedAndSurviveEvictionPressure) {
+  TempDir dir;
+  const std::string path = dir.Sub("t");
+  ASSERT_TRUE(MakeTable(path, 20000, 64, DType::kF32).ok());  // 256 B rows
+  std::vector<uint64_t> hot;
+  for (uint64_t id = 0; id < 100; ++id) hot.push_back(id * 97 + 5);
+  ASSERT_TRUE(WriteIds(dir.Sub("hot.npy"), hot).ok());
+  TableOptions o = Options(DramMode::kCache);  // 256 rows of cache
+  o.dram_cache_shards = 1;
+  o.hot_rows_path = dir.Sub("hot.npy");
+  auto table = Table::Open(path, o);
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  EXPECT_EQ((*table)->hot_rows_pinned(), 100u);
+  EXPECT_EQ((*table)->hot_rows_skipped(), 0u);
+  EXPECT_EQ((*table)->dram_cache_stats().pinned_rows, 100u);
+
+  // Thousands of other rows pass through the cache...
+  const std::vector<uint64_t> others = RandomIds(20000, 20000, 3);
+  std::vector<uint8_t> out(others.size() * 256);
+  ASSERT_TRUE((*table)->Lookup(others.data(), others.size(), out.data(), 256).ok());
+  // ...and every hot row is still a DRAM hit, with the right bytes.
+  const uint64_t hits_before = (*table)->Stats()[0].hits;
+  std::vector<uint8_t> hot_out(hot.size() * 256);
+  ASSERT_TRUE((*table)->Lookup(hot.data(), hot.size(), hot_out.data(), 256).ok());
+  EXPECT_EQ((*table)->Stats()[0].hits - hits_before, hot.size());
+  ExpectRows(hot, hot_out, 256, DType::kF32, 64);
+}
+
+TEST(TableHotRowsTest, HotRowsBeyondTheShareAreSkippedAndCounted) {
+  TempDir dir;
+  const std::string path = dir.Sub("t");
+  ASSERT_TRUE(MakeTable(path, 5000, 64, DType::kF32).ok());
+  std::vector<uint64_t> hot;
+  for (uint64_t id = 0; id < 1000; ++id) hot.push_back(id);
+  hot.push_back(3);  // a duplicate is skipped, not pinned twice
+  ASSERT_TRUE(WriteIds(dir.Sub("hot.npy"), hot).ok());
+  TableOptions o = Options(DramMode::kCache);  // 256 rows
+  o.hot_rows_path = dir.Sub("hot.npy");
+  auto table = Table::Open(path, o);
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  const uint64_t pinned = (*table)->hot_rows_pinned();
+  EXPECT_LE(pinned, static_cast<uint64_t>(256 * Table::kMaxHotShare));
+  EXPECT_GT(pinned, 0u);
+  EXPECT_EQ(pinned + (*table)->hot_rows_skipped(), hot.size());
+  // The cache still caches: an unpinned row read twice is a hit the second time.
+  uint64_t id = 4999;
+  std::vector<uint8_t> out(256);
+  ASSERT_TRUE((*table)->Lookup(&id, 1, out.data(), 256).ok());
+  ASSERT_TRUE((*table)->Lookup(&id, 1, out.data(), 256).ok());
+  EXPECT_GE((*table)->Stats()[0].hits, 1u);
+}
+
+TEST(TableHotRowsTest, BadHotRowFilesFailOpenNamingTheFile) {
+  TempDir dir;
+  const std::string path = dir.Sub("t");
+  ASSERT_TRUE(MakeTable(path, 1000, 64, DType::kF32).ok());
+  TableOptions o = Options(DramMode::kCache);
+  o.hot_rows_path = dir.Sub("missing.npy");
+  auto missing = Table::Open(path, o);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("missing.npy"), std::string::npos)
+      << missing.status().ToString();
+
+  ASSERT_TRUE(WriteIds(dir.Sub("range.npy"), {1, 2, 1000}).ok());
+  o.hot_rows_path = dir.Sub("range.npy");
+  auto out_of_range = Table::Open(path, o);
+  ASSERT_FALSE(out_of_range.ok());
+  EXPECT_TRUE(out_of_range.status().IsInvalidArgument());
+  EXPECT_NE(out_of_range.status().message().find("range.npy"), std::string::npos);
+  EXPECT_NE(out_of_range.status().message().find("1000"), std::string::npos);
+}
+
+TEST(TableHotRowsTest, ResidentTablesCountHotRowsAsHeld) {
+  TempDir dir;
+  const std::string path = dir.Sub("t");
+  ASSERT_TRUE(MakeTable(path, 1000, 64, DType::kF32).ok());
+  ASSERT_TRUE(WriteIds(dir.Sub("hot.npy"), {1, 2, 3}).ok());
+  TableOptions o = Options(DramMode::kResident);
+  o.resident.huge_pages = false;
+  o.hot_rows_path = dir.Sub("hot.npy");
+  auto table = Table::Open(path, o);
+  ASSERT_TRUE(table.ok()) << table.status().ToString();
+  EXPECT_EQ((*table)->hot_rows_pinned(), 3u);
+}
+
+TEST(TableCachePolicyTest, ReplayOnlyPoliciesAreRefused) {
+  TempDir dir;
+  const std::string path = dir.Sub("t");
+  ASSERT_TRUE(MakeTable(path, 1000, 64, DType::kF32).ok());
+  TableOptions o = Options(DramMode::kCache);
+  o.cache_policy = cache::NewLruPolicyFactory();
+  auto table = Table::Open(path, o);
+  ASSERT_FALSE(table.ok());
+  EXPECT_NE(table.status().message().find("lru"), std::string::npos);
+}
+
+TEST(TableCachePolicyTest, EveryConcurrentPolicyServesCorrectRows) {
+  TempDir dir;
+  const std::string path = dir.Sub("t");
+  ASSERT_TRUE(MakeTable(path, 5000, 64, DType::kF32).ok());
+  for (const std::string& name : cache::PolicyNames()) {
+    auto policy = cache::NewPolicyFactory(name);
+    ASSERT_NE(policy, nullptr) << name;
+    if (!policy->concurrent_hits()) continue;
+    TableOptions o = Options(DramMode::kCache);
+    o.cache_policy = policy;
+    auto table = Table::Open(path, o);
+    ASSERT_TRUE(table.ok()) << name << ": " << table.status().ToString();
+    for (uint32_t round = 0; round < 3; ++round) {
+      const std::vector<uint64_t> ids = RandomIds(500, 2000, round);  // a reused working set
+      std::vector<uint8_t> out(ids.size() * 256);
+      ASSERT_TRUE((*table)->Lookup(ids.data(), ids.size(), out.data(), 256).ok()) << name;
+      ExpectRows(ids, out, 256, DType::kF32, 64);
+    }
+    EXPECT_GT((*table)->Stats()[0].hits, 0u) << name;
+    EXPECT_EQ((*table)->DramCacheJson()["policy"], name);
+  }
 }
 
 }  // namespace

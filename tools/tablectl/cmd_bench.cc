@@ -4,6 +4,7 @@
 #include <string>
 
 #include "bench/workload.h"
+#include "cache/cache_policy.h"
 #include "storage/table.h"
 #include "tools/tablectl/cmd_common.h"
 #include "tools/tablectl/commands.h"
@@ -40,6 +41,13 @@ Status ParseTierOptions(const ParsedArgs& args, TableOptions* o) {
     ENGRAM_ASSIGN_OR_RETURN(o->dram_cache_bytes, ParseByteSize(*v, "--dram-cache"));
     o->dram_mode = o->dram_cache_bytes == 0 ? DramMode::kNone : DramMode::kCache;
   }
+  if (std::optional<std::string> v = args.Value("policy")) {
+    o->cache_policy = cache::NewPolicyFactory(*v);
+    if (o->cache_policy == nullptr) {
+      return Status::InvalidArgument("--policy: unknown cache policy '" + *v + "'");
+    }
+  }
+  if (std::optional<std::string> v = args.Value("hot")) o->hot_rows_path = *v;
   if (std::optional<std::string> v = args.Value("io")) {
     if (*v == "auto") {
       o->nvme.backend = IoBackend::kAuto;
@@ -84,6 +92,14 @@ void PrintText(const BenchOptions& o, const Table& table, const bench::DriverRes
               static_cast<unsigned long long>(table.rows()), table.row_bytes());
   std::printf("tiers:   dram %s -> nvme %s\n", table.DramDescription().c_str(),
               table.NvmeDescription().c_str());
+  if (const cache::RowCacheStats c = table.dram_cache_stats(); c.capacity_rows > 0) {
+    std::printf(
+        "cache:   %llu / %llu rows, %llu hot rows pinned (%llu skipped), %.1f B metadata/row\n",
+        static_cast<unsigned long long>(c.size_rows),
+        static_cast<unsigned long long>(c.capacity_rows),
+        static_cast<unsigned long long>(table.hot_rows_pinned()),
+        static_cast<unsigned long long>(table.hot_rows_skipped()), c.metadata_bytes_per_row);
+  }
   std::printf("trace:   %s, %u thread(s), batch %u, %.1f s\n",
               bench::TraceSpecName(o.trace).c_str(), r.threads, r.batch, r.seconds);
   std::printf("result:  %.0f rows/s, %.1f MB/s, batch p50 %.1f us, p99 %.1f us\n", r.rows_per_sec,
@@ -124,6 +140,7 @@ int RunBench(const ParsedArgs& args) {
     doc["trace"] = bench::TraceSpecName(o->trace);
     doc["dram"] = (*table)->DramDescription();
     doc["nvme"] = (*table)->NvmeDescription();
+    doc["dram_cache"] = (*table)->DramCacheJson();
     PrintJson(doc);
   } else {
     PrintText(*o, **table, *r);

@@ -46,6 +46,8 @@ int RunInfo(const ParsedArgs& args);
 int RunVerify(const ParsedArgs& args);
 int RunGet(const ParsedArgs& args);
 int RunBench(const ParsedArgs& args);
+int RunReplay(const ParsedArgs& args);
+int RunProfile(const ParsedArgs& args);
 int RunNgramHash(const ParsedArgs& args);
 int RunVocabCompress(const ParsedArgs& args);
 int RunEngramForward(const ParsedArgs& args);
