@@ -33,27 +33,23 @@
 // Exit status 0 when everything ran (a missed target is reported, not an error), 1 on an
 // error, 2 on bad flags.
 #include <malloc.h>
-#include <sys/utsname.h>
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cinttypes>
 #include <cmath>
-#include <cstdarg>
 #include <cstdio>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "bench/locked_lru.h"
 #include "bench/workload.h"
 #include "cache/cache_policy.h"
@@ -95,16 +91,6 @@ constexpr char kUsage[] =
     "  [--seed S (42)] [--policies clock,sieve,s3fifo,sampled-lfu ('' for none)]\n"
     "  [--workloads rowcache-touch,lru-mutex-touch,... (all)] [--spread] [--json]\n"
     "  [--json-out PATH]\n";
-
-std::vector<std::string> SplitComma(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 Result<uint64_t> ParsePositiveU64(const std::string& name, const std::string& v) {
   char* end = nullptr;
@@ -206,47 +192,11 @@ Status ParseFlags(int argc, char** argv, Flags& f, bool& help) {
 // ---------------------------------------------------------------------------------------------
 // Output helpers
 
-FILE* g_out = stdout;  // human output; stderr when --json owns stdout
-
-void Say(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-void Say(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  std::vfprintf(g_out, fmt, ap);
-  va_end(ap);
-  std::fflush(g_out);
-}
-
-double NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
-std::string ReadLine(const char* path) {
-  std::ifstream in(path);
-  std::string s;
-  std::getline(in, s);
-  return s;
-}
-
-json MachineJson() {
-  utsname u{};
-  ::uname(&u);
-  std::string cpu;
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
-  char date[64];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S%z", std::localtime(&now));
-  return {{"date", date},
-          {"kernel", std::string(u.release)},
-          {"cpu", cpu},
-          {"cpus", std::thread::hardware_concurrency()},
-          {"loadavg_start", ReadLine("/proc/loadavg")}};
+// bench_util.h's machine description plus the load average at the start.
+json CacheMachineJson() {
+  json machine = MachineJson();
+  machine["loadavg_start"] = ReadFirstLine("/proc/loadavg");
+  return machine;
 }
 
 // Bytes the allocator has handed out (small blocks + mmap'd ones), for the peer's footprint.
@@ -692,7 +642,7 @@ Result<std::vector<Series>> Measure(const Flags& f, const Fixture& fx) {
       s.cpu_rates.push_back(cpu_ns > 0 ? meter.lookups.load() * 1e9 / cpu_ns : 0);
     }
     Say("  round %u/%u: %.1f s, loadavg %s\n", r + 1, f.rounds, NowSeconds() - t0,
-        ReadLine("/proc/loadavg").c_str());
+        ReadFirstLine("/proc/loadavg").c_str());
   }
   return series;
 }
@@ -778,7 +728,7 @@ void PrintTargets(const std::vector<Target>& targets) {
 
 json ReportJson(const Flags& f, const Fixture& fx, const std::vector<Series>& all,
                 const std::vector<Target>& targets, json machine) {
-  machine["loadavg_end"] = ReadLine("/proc/loadavg");
+  machine["loadavg_end"] = ReadFirstLine("/proc/loadavg");
   json config = {{"rows", f.rows},
                  {"alpha", f.alpha},
                  {"trace_length", f.trace_length},
@@ -835,7 +785,7 @@ int Main(int argc, char** argv) {
     return 0;
   }
   if (f.json) g_out = stderr;
-  json machine = MachineJson();
+  json machine = CacheMachineJson();
   Say("cache_bench: %s, %u cpus, loadavg %s\n", machine["cpu"].get<std::string>().c_str(),
       std::thread::hardware_concurrency(), machine["loadavg_start"].get<std::string>().c_str());
 

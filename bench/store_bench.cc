@@ -21,14 +21,12 @@
 #include <fcntl.h>
 #include <liburing.h>
 #include <sys/mman.h>
-#include <sys/utsname.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cinttypes>
-#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -39,11 +37,11 @@
 #include <memory>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "bench/workload.h"
 #include "storage/table.h"
 #include "storage/table_builder.h"
@@ -88,16 +86,6 @@ constexpr char kUsage[] =
     "  [--trace_length N] [--seed S] [--gather_threads N] [--gather_batch B]\n"
     "  [--gather_seconds S] [--nvme_batch B] [--queue_depth QD] [--nvme_threads 1,2]\n"
     "  [--nvme_seconds S] [--rounds R]\n";
-
-std::vector<std::string> SplitComma(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
 
 Result<uint64_t> ParseU64(const std::string& name, const std::string& v) {
   char* end = nullptr;
@@ -215,21 +203,6 @@ Status ParseFlags(int argc, char** argv, Flags& f, bool& help) {
 // ---------------------------------------------------------------------------------------------
 // Output helpers
 
-FILE* g_out = stdout;  // human output; stderr when --json owns stdout
-
-void Say(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-void Say(const char* fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  std::vfprintf(g_out, fmt, ap);
-  va_end(ap);
-  std::fflush(g_out);
-}
-
-double NowSeconds() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 std::string GiB(double bytes) {
   char buf[32];
   std::snprintf(buf, sizeof(buf), "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
@@ -251,34 +224,13 @@ int64_t ProcKb(const char* file, const char* key) {
 int64_t VmRssBytes() { return ProcKb("/proc/self/status", "VmRSS"); }
 int64_t AnonHugePagesBytes() { return ProcKb("/proc/self/smaps_rollup", "AnonHugePages"); }
 
-std::string ReadSmallFile(const char* path) {
-  std::ifstream in(path);
-  std::string s;
-  std::getline(in, s);
-  return s;
-}
-
-json MachineJson() {
-  utsname u{};
-  ::uname(&u);
-  std::string cpu;
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("model name", 0) == 0) {
-      cpu = line.substr(line.find(':') + 2);
-      break;
-    }
-  }
-  char date[64];
-  const std::time_t now = std::time(nullptr);
-  std::strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%S%z", std::localtime(&now));
-  return {{"date", date},
-          {"kernel", std::string(u.release)},
-          {"cpu", cpu},
-          {"cpus", std::thread::hardware_concurrency()},
-          {"mem_total_bytes", ProcKb("/proc/meminfo", "MemTotal")},
-          {"thp_enabled", ReadSmallFile("/sys/kernel/mm/transparent_hugepage/enabled")},
-          {"thp_defrag", ReadSmallFile("/sys/kernel/mm/transparent_hugepage/defrag")}};
+// bench_util.h's machine description plus memory and transparent huge page settings.
+json StoreMachineJson() {
+  json machine = MachineJson();
+  machine["mem_total_bytes"] = ProcKb("/proc/meminfo", "MemTotal");
+  machine["thp_enabled"] = ReadFirstLine("/sys/kernel/mm/transparent_hugepage/enabled");
+  machine["thp_defrag"] = ReadFirstLine("/sys/kernel/mm/transparent_hugepage/defrag");
+  return machine;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -853,7 +805,7 @@ int Main(int argc, char** argv) {
     return 0;
   }
   if (f.json) g_out = stderr;
-  const json machine = MachineJson();
+  const json machine = StoreMachineJson();
   Say("store_bench: %s, kernel %s, %s, %u cpus, THP %s\n",
       machine["date"].get<std::string>().c_str(), machine["kernel"].get<std::string>().c_str(),
       machine["cpu"].get<std::string>().c_str(), machine["cpus"].get<unsigned>(),

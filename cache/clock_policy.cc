@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cache/cache_policy.h"
+#include "cache/policy_helpers.h"
 #include "cache/slot_queue.h"
 
 namespace engram::cache {
@@ -20,7 +21,7 @@ namespace {
 class ClockPolicy final : public ShardPolicy {
  public:
   explicit ClockPolicy(uint32_t slots)
-      : slots_(slots), referenced_(new std::atomic<uint8_t>[slots]) {
+      : slots_(slots), referenced_(new std::atomic<uint8_t>[slots]), free_(slots) {
     for (uint32_t s = 0; s < slots; ++s) referenced_[s].store(0, std::memory_order_relaxed);
   }
 
@@ -32,12 +33,7 @@ class ClockPolicy final : public ShardPolicy {
   }
 
   Placement OnMiss(uint64_t, const SlotView& view) override {
-    if (never_used_ < slots_) return {Placement::kFree, never_used_++};
-    if (!free_.empty()) {
-      const uint32_t slot = free_.back();
-      free_.pop_back();
-      return {Placement::kFree, slot};
-    }
+    if (const uint32_t slot = free_.Take(); slot != kNoSlot) return {Placement::kFree, slot};
     // Full: every slot holds a row or an insert in flight (pinned). Two revolutions clear every
     // bit a hit does not set again; after that the last unpinned slot seen is taken anyway.
     uint32_t last_unpinned = kNoSlot;
@@ -62,34 +58,23 @@ class ClockPolicy final : public ShardPolicy {
     referenced_[slot].store(0, std::memory_order_relaxed);
   }
 
-  void OnFree(uint32_t slot) override { free_.push_back(slot); }
+  void OnFree(uint32_t slot) override { free_.GiveBack(slot); }
 
   uint64_t memory_bytes() const override {
-    return uint64_t{slots_} * sizeof(std::atomic<uint8_t>) + free_.capacity() * sizeof(uint32_t) +
-           sizeof(*this);
+    return uint64_t{slots_} * sizeof(std::atomic<uint8_t>) + free_.memory_bytes() + sizeof(*this);
   }
 
  private:
   const uint32_t slots_;
   std::unique_ptr<std::atomic<uint8_t>[]> referenced_;  // set by OnHit without the lock
-  std::vector<uint32_t> free_;                          // slots given back by OnFree
-  uint32_t never_used_ = 0;
+  FreeSlots free_;
   uint32_t hand_ = 0;
-};
-
-class ClockPolicyFactory final : public PolicyFactory {
- public:
-  std::unique_ptr<ShardPolicy> NewShardPolicy(uint32_t slots) const override {
-    return std::make_unique<ClockPolicy>(slots);
-  }
-  std::string name() const override { return "clock"; }
-  bool concurrent_hits() const override { return true; }
 };
 
 }  // namespace
 
 std::shared_ptr<const PolicyFactory> NewClockPolicyFactory() {
-  return std::make_shared<ClockPolicyFactory>();
+  return MakePolicyFactory<ClockPolicy>("clock", true);
 }
 
 }  // namespace engram::cache

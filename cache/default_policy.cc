@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "cache/frequency_sketch.h"
+#include "cache/policy_helpers.h"
 #include "cache/slot_queue.h"
 
 namespace engram::cache {
@@ -22,7 +23,7 @@ class DefaultPolicy final : public ShardPolicy {
         links_(slots),
         small_(&links_),
         main_(&links_),
-        free_(&links_),
+        free_(slots),
         sketch_(slots, options.sketch_bytes_per_row) {
     for (uint32_t b = 0; b < CountBytes(slots); ++b) counts_[b].store(0, std::memory_order_relaxed);
   }
@@ -36,7 +37,7 @@ class DefaultPolicy final : public ShardPolicy {
 
   Placement OnMiss(uint64_t hash, const SlotView& view) override {
     sketch_.Increment(hash);
-    if (uint32_t slot = TakeFreeSlot(); slot != kNoSlot) return {Placement::kFree, slot};
+    if (const uint32_t slot = free_.Take(); slot != kNoSlot) return {Placement::kFree, slot};
     const uint32_t victim = PopVictim(view);
     if (victim == kNoSlot) return {Placement::kReject, 0};
     return {Placement::kEvict, victim};
@@ -47,10 +48,11 @@ class DefaultPolicy final : public ShardPolicy {
     (sketch_.Frequency(hash) >= promote_frequency_ ? main_ : small_).PushBack(slot);
   }
 
-  void OnFree(uint32_t slot) override { free_.PushBack(slot); }
+  void OnFree(uint32_t slot) override { free_.GiveBack(slot); }
 
   uint64_t memory_bytes() const override {
-    return links_.memory_bytes() + CountBytes(slots_) + sketch_.memory_bytes() + sizeof(*this);
+    return links_.memory_bytes() + CountBytes(slots_) + sketch_.memory_bytes() +
+           free_.memory_bytes() + sizeof(*this);
   }
 
  private:
@@ -59,12 +61,6 @@ class DefaultPolicy final : public ShardPolicy {
   static uint32_t SmallSize(uint32_t slots, double fraction) {
     const double n = std::ceil(static_cast<double>(slots) * std::clamp(fraction, 0.0, 1.0));
     return static_cast<uint32_t>(std::clamp<double>(n, 1, slots));
-  }
-
-  uint32_t TakeFreeSlot() {
-    if (never_used_ < slots_) return never_used_++;
-    if (!free_.empty()) return free_.PopFront();
-    return kNoSlot;
   }
 
   // S3-FIFO's eviction: from small while it holds its share (read rows move on to main), else
@@ -133,28 +129,14 @@ class DefaultPolicy final : public ShardPolicy {
   SlotLinks links_;
   SlotQueue small_;
   SlotQueue main_;
-  SlotQueue free_;  // slots given back by OnFree
-  uint32_t never_used_ = 0;
+  FreeSlots free_;
   FrequencySketch sketch_;
-};
-
-class DefaultPolicyFactory final : public PolicyFactory {
- public:
-  explicit DefaultPolicyFactory(const DefaultPolicyOptions& options) : options_(options) {}
-  std::unique_ptr<ShardPolicy> NewShardPolicy(uint32_t slots) const override {
-    return std::make_unique<DefaultPolicy>(slots, options_);
-  }
-  std::string name() const override { return "default"; }
-  bool concurrent_hits() const override { return true; }
-
- private:
-  DefaultPolicyOptions options_;
 };
 
 }  // namespace
 
 std::shared_ptr<const PolicyFactory> NewDefaultPolicyFactory(const DefaultPolicyOptions& options) {
-  return std::make_shared<DefaultPolicyFactory>(options);
+  return MakePolicyFactory<DefaultPolicy>("default", true, options);
 }
 
 std::shared_ptr<const PolicyFactory> NewDefaultPolicyFactory() {

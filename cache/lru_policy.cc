@@ -7,13 +7,14 @@
 // else's order, and makes rows pinned forever cost O(1) amortised instead of a scan per miss).
 // Every row is admitted.
 //
-// Memory per slot: 8 B (prev and next links; the free list reuses `next`).
+// Memory per slot: 8 B (prev and next links; plus 4 B per slot given back by OnFree, rare).
 //
 // Thread safety: none beyond the shard lock; not for concurrent hits.
 #include <memory>
 #include <vector>
 
 #include "cache/cache_policy.h"
+#include "cache/policy_helpers.h"
 #include "cache/slot_queue.h"
 
 namespace engram::cache {
@@ -21,8 +22,7 @@ namespace {
 
 class LruPolicy final : public ShardPolicy {
  public:
-  explicit LruPolicy(uint32_t slots)
-      : slots_(slots), prev_(slots, kNoSlot), next_(slots, kNoSlot) {}
+  explicit LruPolicy(uint32_t slots) : prev_(slots, kNoSlot), next_(slots, kNoSlot), free_(slots) {}
 
   void OnHit(uint32_t slot, uint64_t) override {
     if (head_ == slot) return;
@@ -31,12 +31,7 @@ class LruPolicy final : public ShardPolicy {
   }
 
   Placement OnMiss(uint64_t, const SlotView& view) override {
-    if (never_used_ < slots_) return {Placement::kFree, never_used_++};
-    if (free_head_ != kNoSlot) {
-      const uint32_t slot = free_head_;
-      free_head_ = next_[slot];
-      return {Placement::kFree, slot};
-    }
+    if (const uint32_t slot = free_.Take(); slot != kNoSlot) return {Placement::kFree, slot};
     for (uint32_t budget = size_; budget > 0; --budget) {
       const uint32_t slot = tail_;
       Unlink(slot);
@@ -48,13 +43,11 @@ class LruPolicy final : public ShardPolicy {
 
   void OnInsert(uint32_t slot, uint64_t) override { PushFront(slot); }
 
-  void OnFree(uint32_t slot) override {
-    next_[slot] = free_head_;
-    free_head_ = slot;
-  }
+  void OnFree(uint32_t slot) override { free_.GiveBack(slot); }
 
   uint64_t memory_bytes() const override {
-    return (prev_.capacity() + next_.capacity()) * sizeof(uint32_t) + sizeof(*this);
+    return (prev_.capacity() + next_.capacity()) * sizeof(uint32_t) + free_.memory_bytes() +
+           sizeof(*this);
   }
 
  private:
@@ -75,29 +68,18 @@ class LruPolicy final : public ShardPolicy {
     --size_;
   }
 
-  const uint32_t slots_;
   std::vector<uint32_t> prev_;  // towards the head (more recent)
-  std::vector<uint32_t> next_;  // towards the tail (less recent); the free list when free
+  std::vector<uint32_t> next_;  // towards the tail (less recent); (kNoSlot when free)
   uint32_t head_ = kNoSlot;     // most recent
   uint32_t tail_ = kNoSlot;     // least recent
   uint32_t size_ = 0;           // rows in the list
-  uint32_t free_head_ = kNoSlot;
-  uint32_t never_used_ = 0;
-};
-
-class LruPolicyFactory final : public PolicyFactory {
- public:
-  std::unique_ptr<ShardPolicy> NewShardPolicy(uint32_t slots) const override {
-    return std::make_unique<LruPolicy>(slots);
-  }
-  std::string name() const override { return "lru"; }
-  bool concurrent_hits() const override { return false; }
+  FreeSlots free_;
 };
 
 }  // namespace
 
 std::shared_ptr<const PolicyFactory> NewLruPolicyFactory() {
-  return std::make_shared<LruPolicyFactory>();
+  return MakePolicyFactory<LruPolicy>("lru", false);
 }
 
 }  // namespace engram::cache

@@ -78,6 +78,18 @@ class RowCache::Shard {
     return true;
   }
 
+  // A hit without a pin: no atomic read-modify-write, so a hot row's cache lines stay shared
+  // between the cores that read it. If the slot is refilled between the id check and
+  // OnHit, the new row gets the hit's count: harmless to a policy, and rare.
+  bool TryTouch(uint64_t id, uint64_t hash) {
+    const uint32_t s = index_.Find(id, hash);
+    if (s == RowIndex::kNotFound) return false;
+    if ((pins_[s].load(std::memory_order_acquire) & kBusy) != 0) return false;
+    if (ids_[s].load(std::memory_order_relaxed) != id) return false;
+    policy_->OnHit(s, hash);
+    return true;
+  }
+
   void Unpin(uint32_t slot) { pins_[slot].fetch_sub(1, std::memory_order_release); }
 
   const uint8_t* row(uint32_t slot) const {
@@ -327,11 +339,7 @@ bool RowCache::Get(uint64_t id, void* dst) {
 bool RowCache::Touch(uint64_t id) {
   const uint64_t hash = HashRowId(id);
   Shard& shard = ShardFor(hash);
-  uint32_t s;
-  // A pin, so the hit is recorded for the row that really is in the slot.
-  if (!shard.TryPin(id, hash, &s)) return false;
-  shard.Unpin(s);
-  return true;
+  return shard.TryTouch(id, hash);
 }
 
 size_t RowCache::TouchBatch(const uint64_t* ids, size_t n, uint8_t* hit) {
@@ -339,11 +347,8 @@ size_t RowCache::TouchBatch(const uint64_t* ids, size_t n, uint8_t* hit) {
   BatchLookup(
       ids, n, [this](uint64_t hash) -> Shard& { return ShardFor(hash); },
       [&](size_t i, Shard& shard, uint64_t hash) {
-        uint32_t s;
-        hit[i] = shard.TryPin(ids[i], hash, &s) ? 1 : 0;
-        if (!hit[i]) return;
-        shard.Unpin(s);
-        ++hits;
+        hit[i] = shard.TryTouch(ids[i], hash) ? 1 : 0;
+        hits += hit[i];
       });
   return hits;
 }

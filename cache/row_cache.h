@@ -97,8 +97,9 @@ class RowCache {
   void Release(const PinnedRow& row);
   // Pin, copy row_bytes into `dst`, Release. REQUIRES: row_bytes > 0.
   bool Get(uint64_t id, void* dst);
-  // A lookup without a pin: records the hit and returns whether `id` is cached. Lock-free.
-  // For replay and for measuring the index + policy path alone.
+  // A lookup without a pin: records the hit and returns whether `id` is cached. Lock-free and
+  // writes nothing shared but the policy's counters. For replay and for measuring the index +
+  // policy path alone.
   bool Touch(uint64_t id);
   // Touch() for ids[0..n), with the prefetching of PinBatch; hit[i] as there. Returns hits.
   size_t TouchBatch(const uint64_t* ids, size_t n, uint8_t* hit);

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "cache/cache_policy.h"
+#include "cache/policy_helpers.h"
 #include "cache/row_hash.h"
 #include "cache/slot_queue.h"
 
@@ -116,7 +117,7 @@ class S3FifoPolicy final : public ShardPolicy {
         links_(slots),
         small_(&links_),
         main_(&links_),
-        free_(&links_),
+        free_(slots),
         ghost_(slots - std::min(slots, small_target_)) {
     for (uint32_t s = 0; s < slots; ++s) freq_[s].store(0, std::memory_order_relaxed);
   }
@@ -127,8 +128,7 @@ class S3FifoPolicy final : public ShardPolicy {
   }
 
   Placement OnMiss(uint64_t, const SlotView& view) override {
-    if (never_used_ < slots_) return {Placement::kFree, never_used_++};
-    if (!free_.empty()) return {Placement::kFree, free_.PopFront()};
+    if (const uint32_t slot = free_.Take(); slot != kNoSlot) return {Placement::kFree, slot};
     // Each row passes small's head at most once and main's head at most kMaxFreq + 1 times
     // (plus pinned rows going round): the budget bounds the loop when everything is pinned.
     for (uint64_t budget = (kMaxFreq + 2) * (uint64_t{small_.size()} + main_.size()) + 1;
@@ -168,11 +168,11 @@ class S3FifoPolicy final : public ShardPolicy {
     }
   }
 
-  void OnFree(uint32_t slot) override { free_.PushBack(slot); }
+  void OnFree(uint32_t slot) override { free_.GiveBack(slot); }
 
   uint64_t memory_bytes() const override {
     return links_.memory_bytes() + uint64_t{slots_} * sizeof(std::atomic<uint8_t>) +
-           ghost_.memory_bytes() + sizeof(*this);
+           ghost_.memory_bytes() + free_.memory_bytes() + sizeof(*this);
   }
 
  private:
@@ -185,24 +185,14 @@ class S3FifoPolicy final : public ShardPolicy {
   SlotLinks links_;
   SlotQueue small_;
   SlotQueue main_;
-  SlotQueue free_;  // slots given back by OnFree
-  uint32_t never_used_ = 0;
+  FreeSlots free_;
   GhostFifo ghost_;
-};
-
-class S3FifoPolicyFactory final : public PolicyFactory {
- public:
-  std::unique_ptr<ShardPolicy> NewShardPolicy(uint32_t slots) const override {
-    return std::make_unique<S3FifoPolicy>(slots);
-  }
-  std::string name() const override { return "s3fifo"; }
-  bool concurrent_hits() const override { return true; }
 };
 
 }  // namespace
 
 std::shared_ptr<const PolicyFactory> NewS3FifoPolicyFactory() {
-  return std::make_shared<S3FifoPolicyFactory>();
+  return MakePolicyFactory<S3FifoPolicy>("s3fifo", true);
 }
 
 }  // namespace engram::cache

@@ -15,6 +15,7 @@
 
 #include "cache/cache_policy.h"
 #include "cache/frequency_sketch.h"
+#include "cache/policy_helpers.h"
 #include "cache/row_hash.h"
 #include "cache/slot_queue.h"
 
@@ -30,18 +31,14 @@ class SampledLfuPolicy final : public ShardPolicy {
   explicit SampledLfuPolicy(uint32_t slots)
       : slots_(slots),
         occupied_((uint64_t{slots} + 63) / 64, 0),
+        free_(slots),
         sketch_(slots, kSketchBytesPerSlot) {}
 
   void OnHit(uint32_t, uint64_t hash) override { sketch_.Increment(hash); }
 
   Placement OnMiss(uint64_t hash, const SlotView& view) override {
     sketch_.Increment(hash);
-    if (never_used_ < slots_) return {Placement::kFree, never_used_++};
-    if (!free_.empty()) {
-      const uint32_t slot = free_.back();
-      free_.pop_back();
-      return {Placement::kFree, slot};
-    }
+    if (const uint32_t slot = free_.Take(); slot != kNoSlot) return {Placement::kFree, slot};
     uint32_t victim = kNoSlot;
     uint32_t victim_freq = 0;
     auto consider = [&](uint32_t slot) {
@@ -55,10 +52,10 @@ class SampledLfuPolicy final : public ShardPolicy {
     };
     uint32_t sampled = 0;
     for (uint32_t draw = 0; draw < kSamples * kDrawsPerSample && sampled < kSamples; ++draw) {
-      sampled += consider(ReduceInto(static_cast<uint32_t>(NextRandom()), slots_));
+      sampled += consider(ReduceInto(static_cast<uint32_t>(rng_.Next()), slots_));
     }
     if (sampled == 0) {  // nearly everything pinned: one bounded scan from a random start
-      const uint32_t start = ReduceInto(static_cast<uint32_t>(NextRandom()), slots_);
+      const uint32_t start = ReduceInto(static_cast<uint32_t>(rng_.Next()), slots_);
       for (uint32_t i = 0; i < slots_ && victim == kNoSlot; ++i) {
         consider(start + i < slots_ ? start + i : start + i - slots_);
       }
@@ -73,12 +70,12 @@ class SampledLfuPolicy final : public ShardPolicy {
 
   void OnFree(uint32_t slot) override {
     SetOccupied(slot, false);
-    free_.push_back(slot);
+    free_.GiveBack(slot);
   }
 
   uint64_t memory_bytes() const override {
-    return occupied_.capacity() * sizeof(uint64_t) + free_.capacity() * sizeof(uint32_t) +
-           sketch_.memory_bytes() + sizeof(*this);
+    return occupied_.capacity() * sizeof(uint64_t) + free_.memory_bytes() + sketch_.memory_bytes() +
+           sizeof(*this);
   }
 
  private:
@@ -88,34 +85,17 @@ class SampledLfuPolicy final : public ShardPolicy {
     occupied_[slot / 64] = on ? (occupied_[slot / 64] | bit) : (occupied_[slot / 64] & ~bit);
   }
 
-  uint64_t NextRandom() {  // splitmix64
-    uint64_t z = (rng_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
-  }
-
   const uint32_t slots_;
   std::vector<uint64_t> occupied_;  // one bit per slot: holds a committed row
-  std::vector<uint32_t> free_;      // slots given back by OnFree
-  uint32_t never_used_ = 0;
+  FreeSlots free_;
   FrequencySketch sketch_;
-  uint64_t rng_ = 0x5EEDull;
-};
-
-class SampledLfuPolicyFactory final : public PolicyFactory {
- public:
-  std::unique_ptr<ShardPolicy> NewShardPolicy(uint32_t slots) const override {
-    return std::make_unique<SampledLfuPolicy>(slots);
-  }
-  std::string name() const override { return "sampled-lfu"; }
-  bool concurrent_hits() const override { return true; }
+  SplitMix64 rng_{0x5EEDull};
 };
 
 }  // namespace
 
 std::shared_ptr<const PolicyFactory> NewSampledLfuPolicyFactory() {
-  return std::make_shared<SampledLfuPolicyFactory>();
+  return MakePolicyFactory<SampledLfuPolicy>("sampled-lfu", true);
 }
 
 }  // namespace engram::cache

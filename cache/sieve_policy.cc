@@ -11,7 +11,7 @@
 // The queue is singly linked from oldest to newest: the hand moves along `next`, and removing
 // the row at the hand only needs the row before it, which the hand remembers.
 //
-// Memory per slot: 4 B link + 1 B visited bit.
+// Memory per slot: 4 B link + 1 B visited bit (plus 4 B per slot given back by OnFree, rare).
 //
 // Thread safety: as cache_policy.h: OnHit is lock-free; everything else under the shard lock.
 #include <atomic>
@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cache/cache_policy.h"
+#include "cache/policy_helpers.h"
 #include "cache/slot_queue.h"
 
 namespace engram::cache {
@@ -27,7 +28,10 @@ namespace {
 class SievePolicy final : public ShardPolicy {
  public:
   explicit SievePolicy(uint32_t slots)
-      : slots_(slots), next_(slots, kNoSlot), visited_(new std::atomic<uint8_t>[slots]) {
+      : slots_(slots),
+        next_(slots, kNoSlot),
+        visited_(new std::atomic<uint8_t>[slots]),
+        free_(slots) {
     for (uint32_t s = 0; s < slots; ++s) visited_[s].store(0, std::memory_order_relaxed);
   }
 
@@ -38,12 +42,7 @@ class SievePolicy final : public ShardPolicy {
   }
 
   Placement OnMiss(uint64_t, const SlotView& view) override {
-    if (never_used_ < slots_) return {Placement::kFree, never_used_++};
-    if (free_head_ != kNoSlot) {
-      const uint32_t slot = free_head_;
-      free_head_ = next_[slot];
-      return {Placement::kFree, slot};
-    }
+    if (const uint32_t slot = free_.Take(); slot != kNoSlot) return {Placement::kFree, slot};
     // Two passes clear every bit that a concurrent hit does not set again.
     uint32_t last_unpinned = kNoSlot;
     for (uint64_t step = 0; step < 2 * uint64_t{size_} + 1 && size_ > 0; ++step) {
@@ -84,14 +83,11 @@ class SievePolicy final : public ShardPolicy {
     ++size_;
   }
 
-  void OnFree(uint32_t slot) override {
-    next_[slot] = free_head_;
-    free_head_ = slot;
-  }
+  void OnFree(uint32_t slot) override { free_.GiveBack(slot); }
 
   uint64_t memory_bytes() const override {
     return next_.capacity() * sizeof(uint32_t) + uint64_t{slots_} * sizeof(std::atomic<uint8_t>) +
-           sizeof(*this);
+           free_.memory_bytes() + sizeof(*this);
   }
 
  private:
@@ -124,30 +120,20 @@ class SievePolicy final : public ShardPolicy {
   }
 
   const uint32_t slots_;
-  std::vector<uint32_t> next_;                       // towards the newest; the free list when free
+  std::vector<uint32_t> next_;                       // towards the newest
   std::unique_ptr<std::atomic<uint8_t>[]> visited_;  // set by OnHit without the lock
   uint32_t oldest_ = kNoSlot;                        // the tail
   uint32_t newest_ = kNoSlot;                        // the head
   uint32_t hand_ = kNoSlot;       // the next row the hand looks at (kNoSlot: wrap)
   uint32_t hand_prev_ = kNoSlot;  // the row before the hand (older), kNoSlot at the tail
   uint32_t size_ = 0;
-  uint32_t free_head_ = kNoSlot;
-  uint32_t never_used_ = 0;
-};
-
-class SievePolicyFactory final : public PolicyFactory {
- public:
-  std::unique_ptr<ShardPolicy> NewShardPolicy(uint32_t slots) const override {
-    return std::make_unique<SievePolicy>(slots);
-  }
-  std::string name() const override { return "sieve"; }
-  bool concurrent_hits() const override { return true; }
+  FreeSlots free_;
 };
 
 }  // namespace
 
 std::shared_ptr<const PolicyFactory> NewSievePolicyFactory() {
-  return std::make_shared<SievePolicyFactory>();
+  return MakePolicyFactory<SievePolicy>("sieve", true);
 }
 
 }  // namespace engram::cache

@@ -16,7 +16,8 @@
 //
 // Hits move rows between and within lists: concurrent_hits() is false (single-threaded replay).
 //
-// Memory per slot: 8 B links + 1 B list tag + 8 B sketch.
+// Memory per slot: 8 B links + 1 B list tag + 8 B sketch (plus 4 B per slot given back by
+// OnFree, rare).
 //
 // Thread safety: none beyond the shard lock; not for concurrent hits.
 #include <memory>
@@ -24,6 +25,7 @@
 
 #include "cache/cache_policy.h"
 #include "cache/frequency_sketch.h"
+#include "cache/policy_helpers.h"
 #include "cache/slot_queue.h"
 
 namespace engram::cache {
@@ -36,14 +38,14 @@ enum ListId : uint8_t { kNone, kWindow, kProbation, kProtected };
 
 class WTinyLfuPolicy final : public ShardPolicy {
  public:
+  // Caffeine: window = maximum - (long) (0.99 * maximum); protected = 80 % of the rest.
   explicit WTinyLfuPolicy(uint32_t slots)
-      : slots_(slots),
-        // Caffeine: window = maximum - (long) (0.99 * maximum); protected = 80 % of the rest.
-        window_max_(slots - static_cast<uint32_t>(uint64_t{slots} * 99 / 100)),
+      : window_max_(slots - static_cast<uint32_t>(uint64_t{slots} * 99 / 100)),
         protected_max_(static_cast<uint32_t>(uint64_t{slots - window_max_} * 8 / 10)),
         prev_(slots, kNoSlot),
         next_(slots, kNoSlot),
         list_(slots, kNone),
+        free_(slots),
         sketch_(slots, kSketchBytesPerSlot, /*conservative_update=*/false) {}
 
   void OnHit(uint32_t slot, uint64_t hash) override {
@@ -71,12 +73,7 @@ class WTinyLfuPolicy final : public ShardPolicy {
 
   Placement OnMiss(uint64_t hash, const SlotView& view) override {
     sketch_.Increment(hash);
-    if (never_used_ < slots_) return {Placement::kFree, never_used_++};
-    if (free_head_ != kNoSlot) {
-      const uint32_t slot = free_head_;
-      free_head_ = next_[slot];
-      return {Placement::kFree, slot};
-    }
+    if (const uint32_t slot = free_.Take(); slot != kNoSlot) return {Placement::kFree, slot};
     const uint32_t candidate = PopCandidate(view);
     ListId victim_list = kNone;
     const uint32_t victim = PopVictim(view, &victim_list);
@@ -101,14 +98,11 @@ class WTinyLfuPolicy final : public ShardPolicy {
     }
   }
 
-  void OnFree(uint32_t slot) override {
-    next_[slot] = free_head_;
-    free_head_ = slot;
-  }
+  void OnFree(uint32_t slot) override { free_.GiveBack(slot); }
 
   uint64_t memory_bytes() const override {
     return (prev_.capacity() + next_.capacity()) * sizeof(uint32_t) + list_.capacity() +
-           sketch_.memory_bytes() + sizeof(*this);
+           free_.memory_bytes() + sketch_.memory_bytes() + sizeof(*this);
   }
 
  private:
@@ -149,14 +143,7 @@ class WTinyLfuPolicy final : public ShardPolicy {
     const uint32_t candidate = sketch_.Frequency(candidate_hash);
     const uint32_t victim = sketch_.Frequency(victim_hash);
     if (candidate > victim) return true;
-    return candidate >= kWarmCandidate && (NextRandom() & 127) == 0;
-  }
-
-  uint64_t NextRandom() {  // splitmix64
-    uint64_t z = (rng_ += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+    return candidate >= kWarmCandidate && (rng_.Next() & 127) == 0;
   }
 
   void PushFront(ListId id, uint32_t slot) {
@@ -196,32 +183,21 @@ class WTinyLfuPolicy final : public ShardPolicy {
     PushFront(id, slot);
   }
 
-  const uint32_t slots_;
   const uint32_t window_max_;
   const uint32_t protected_max_;
   std::vector<uint32_t> prev_;  // towards the most recent
-  std::vector<uint32_t> next_;  // towards the least recent; the free list when free
+  std::vector<uint32_t> next_;  // towards the least recent
   std::vector<uint8_t> list_;   // ListId of each slot
   List lists_[4];               // indexed by ListId (kNone unused)
-  uint32_t free_head_ = kNoSlot;
-  uint32_t never_used_ = 0;
+  FreeSlots free_;
   FrequencySketch sketch_;
-  uint64_t rng_ = 0x5EEDull;
-};
-
-class WTinyLfuPolicyFactory final : public PolicyFactory {
- public:
-  std::unique_ptr<ShardPolicy> NewShardPolicy(uint32_t slots) const override {
-    return std::make_unique<WTinyLfuPolicy>(slots);
-  }
-  std::string name() const override { return "wtinylfu"; }
-  bool concurrent_hits() const override { return false; }
+  SplitMix64 rng_{0x5EEDull};
 };
 
 }  // namespace
 
 std::shared_ptr<const PolicyFactory> NewWTinyLfuPolicyFactory() {
-  return std::make_shared<WTinyLfuPolicyFactory>();
+  return MakePolicyFactory<WTinyLfuPolicy>("wtinylfu", false);
 }
 
 }  // namespace engram::cache

@@ -1,14 +1,12 @@
 // Tests of tablectl: the real binary (TABLECTL_PATH) run as a subprocess on real tables in a
 // TempDir, checking stdout, stderr and the exit status; plus unit tests of the CLI pieces.
 #include <fcntl.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -20,6 +18,7 @@
 #include "storage/table_builder.h"
 #include "storage/table_format.h"
 #include "tests/support/temp_dir.h"
+#include "tests/tools/run_tablectl.h"
 #include "tools/tablectl/args.h"
 #include "tools/tablectl/progress.h"
 
@@ -27,19 +26,9 @@ namespace engram {
 namespace {
 
 using nlohmann::json;
-
-struct RunResult {
-  int exit_code = -1;
-  std::string out;
-  std::string err;
-};
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing::ReadFile;
+using testing::RunResult;
+using testing::SplitLines;
 
 void WriteByte(const std::string& path, uint64_t offset, uint8_t value) {
   int fd = ::open(path.c_str(), O_WRONLY);
@@ -52,13 +41,6 @@ size_t CountLines(const std::string& s) {
   size_t n = 0;
   for (char c : s) n += c == '\n';
   return n;
-}
-
-std::vector<std::string> SplitLines(const std::string& s) {
-  std::vector<std::string> lines;
-  std::istringstream in(s);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
 }
 
 // The floats a table created with --fill random --seed `seed` holds in row `id`.
@@ -93,40 +75,10 @@ std::vector<float> ParseValues(const std::string& line, uint64_t expected_id) {
 
 class TablectlTest : public ::testing::Test {
  protected:
-  // Runs tablectl with `args`, stdout and stderr captured in files, in dir_ as working dir.
-  RunResult Run(const std::vector<std::string>& args) {
-    const std::string out_path = dir_.Sub("stdout"), err_path = dir_.Sub("stderr");
-    pid_t pid = ::fork();
-    if (pid == 0) {
-      int out = ::open(out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      int err = ::open(err_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-      if (out < 0 || err < 0 || ::dup2(out, 1) < 0 || ::dup2(err, 2) < 0 ||
-          ::chdir(dir_.path().c_str()) != 0) {
-        ::_exit(126);
-      }
-      std::vector<char*> argv;
-      argv.push_back(const_cast<char*>(TABLECTL_PATH));
-      for (const std::string& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-      argv.push_back(nullptr);
-      ::execv(TABLECTL_PATH, argv.data());
-      ::_exit(127);
-    }
-    RunResult r;
-    int status = 0;
-    EXPECT_EQ(::waitpid(pid, &status, 0), pid);
-    EXPECT_TRUE(WIFEXITED(status)) << "tablectl died with a signal";
-    r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    r.out = ReadFile(out_path);
-    r.err = ReadFile(err_path);
-    return r;
-  }
-
-  // Runs a command that must succeed, with nothing on stderr.
+  // tablectl with `args` in dir_ (tests/tools/run_tablectl.h); RunOk: it must succeed quietly.
+  RunResult Run(const std::vector<std::string>& args) { return testing::RunTablectl(dir_, args); }
   RunResult RunOk(const std::vector<std::string>& args) {
-    RunResult r = Run(args);
-    EXPECT_EQ(r.exit_code, 0) << "stderr: " << r.err;
-    EXPECT_EQ(r.err, "");
-    return r;
+    return testing::RunTablectlOk(dir_, args);
   }
 
   json RunJson(const std::vector<std::string>& args) {
