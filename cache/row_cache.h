@@ -44,8 +44,9 @@ struct RowCacheOptions {
   // Admission and eviction. Null means NewDefaultPolicyFactory().
   std::shared_ptr<const PolicyFactory> policy;
   // Insert(..., pin_forever) refuses once this share of a shard's slots is pinned forever, so a
-  // cache loaded with hot rows still has room to cache.
-  double max_pinned_share = 0.9;
+  // cache loaded with hot rows still has room to cache, and a policy looking for a victim
+  // passes over at most about one pinned row per evictable one.
+  double max_pinned_share = 0.5;
 };
 
 // A row held by a reader: it stays in its slot, unchanged, until Release.
@@ -127,7 +128,7 @@ class RowCache {
 
   uint64_t capacity_rows_ = 0;
   uint32_t row_bytes_ = 0;
-  double max_pinned_share_ = 0.9;
+  double max_pinned_share_ = 0.5;
   std::shared_ptr<const PolicyFactory> policy_;
   std::vector<std::unique_ptr<Shard>> shards_;  // constant after construction
 };

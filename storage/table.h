@@ -98,7 +98,7 @@ class Table {
   uint64_t hot_rows_skipped() const { return hot_rows_skipped_; }
 
   // At most this share of each DRAM cache shard is given to hot rows, so it stays a cache.
-  static constexpr double kMaxHotShare = 0.9;
+  static constexpr double kMaxHotShare = 0.5;
 
  private:
   Table(std::string path, TableOptions options, Manifest manifest);
