@@ -8,20 +8,12 @@
 #include <string>
 
 #include "api/c_api_errors.h"
+#include "api/c_api_internal.h"
 #include "api/engram_store.h"
 #include "cache/cache_policy.h"
 #include "storage/dtype.h"
 #include "storage/table.h"
 #include "storage/table_builder.h"
-
-struct es_options_t {
-  engram::TableOptions options;
-  std::string cache_policy = "default";  // resolved by es_table_open
-};
-
-struct es_table_t {
-  std::unique_ptr<engram::Table> table;
-};
 
 namespace {
 
@@ -141,9 +133,16 @@ es_table_t* es_table_open(const char* path, const es_options_t* options, char** 
     if (opts.cache_policy == nullptr) {
       return SetError(errptr, "Invalid argument: unknown cache policy '" + policy + "'");
     }
+    if (options && engram::c_api::HotRowsGoToHbm(*options)) opts.hot_rows_path.clear();
     auto table = engram::Table::Open(path, opts);
     if (!Check(table.status(), errptr)) return;
-    handle = new es_table_t{std::move(table).value()};
+    auto opened = std::make_unique<es_table_t>();
+    opened->table = std::move(table).value();
+    if (!Check(engram::c_api::SetUpPrefetch(opened.get(), options ? *options : es_options_t()),
+               errptr)) {
+      return;
+    }
+    handle = opened.release();
   });
   return handle;
 }

@@ -10,9 +10,10 @@
  *    on failure. errptr itself may be NULL when the caller does not want the message.
  *  - Memory returned to the caller (strings) is freed with es_free() and nothing else.
  *  - No C++ exception ever crosses this boundary.
- *  - Thread safety: an es_table_t may be used by many threads at once for lookups and stats;
- *    es_table_close must not race with other calls on the same table. Options are plain
- *    values: set them from one thread, then pass them anywhere (es_table_open copies them).
+ *  - Thread safety: an es_table_t may be used by many threads at once for lookups, prefetch
+ *    tickets and stats; es_table_close must not race with other calls on the same table
+ *    (it cancels live tickets). Options are plain values: set them from one thread, then pass
+ *    them anywhere (es_table_open copies them).
  */
 #ifndef ENGRAM_STORE_API_ENGRAM_STORE_H_
 #define ENGRAM_STORE_API_ENGRAM_STORE_H_
@@ -142,8 +143,67 @@ ES_EXPORT char* es_table_info_json(const es_table_t* table, char** errptr);
 ES_EXPORT void es_dequantize(es_dtype_t dtype, uint32_t dim, const void* rows, size_t n,
                              size_t row_stride, float* out, size_t out_stride, char** errptr);
 
+/* ---- Prefetch (docs/c-api.md, "Prefetch") ---------------------------------------------------
+ * Rows fetched ahead of use: es_table_prefetch returns a ticket at once while reads (NVMe, DRAM,
+ * host-to-device copies) go on in the background; es_ticket_wait / es_ticket_poll tell when
+ * they are done; es_ticket_gather writes the rows (no I/O) to host memory or, with a device,
+ * device memory, as stored or converted to f32 / bf16; es_ticket_release frees what the ticket
+ * holds (its rows stay pinned in whatever tier holds them until then); es_ticket_cancel stops
+ * a fetch and frees the same. A ticket is used by any thread until it is released or
+ * cancelled; using it afterwards (a second release too) is an error naming it. The budget
+ * (es_options_set_prefetch_budget) bounds the staging memory and the live tickets.
+ * Opening with a device (es_options_set_device) adds an HBM tier when hbm_cache_bytes > 0;
+ * hot rows (es_options_set_hot_rows) then go to HBM first and the rest to the DRAM cache.
+ * Without a device the prefetcher is host only, made on first use, and gathers go to host
+ * memory. */
+typedef enum {
+  ES_OUT_RAW = 0, /* the stored row bytes (es_table_row_bytes per row) */
+  ES_OUT_F32 = 1, /* dim float32 (es_dequantize's values) */
+  ES_OUT_BF16 = 2 /* dim bfloat16: the f32 values rounded to nearest even */
+} es_out_type_t;
+
+/* The device prefetched rows go to: "none" (default: host only), "emulated" (host memory
+ * acting as a device, for tests without a GPU), "cuda" or "cuda:N". The name is copied; an
+ * unknown name or a missing GPU makes es_table_open fail naming it. NULL = "none". */
+ES_EXPORT void es_options_set_device(es_options_t* options, const char* name);
+/* Bytes of HBM row slots on the device (default 0: no HBM tier; needs a device). */
+ES_EXPORT void es_options_set_hbm_cache_bytes(es_options_t* options, uint64_t bytes);
+/* Staging bytes live tickets may hold outside the caches (default 256 MiB), live tickets at
+ * most (default 1024), and whether es_table_prefetch waits when either is exhausted
+ * (block_when_full != 0, the default) or fails at once ("Resource exhausted"). */
+ES_EXPORT void es_options_set_prefetch_budget(es_options_t* options, uint64_t max_inflight_bytes,
+                                              uint32_t max_tickets, int block_when_full);
+
+/* Starts fetching rows ids[0..n) (any order, duplicates allowed) and returns the ticket, or 0
+ * on failure: an id out of range (named with its position), a request larger than the whole
+ * staging budget, or (fail-fast budget) the budget exhausted. */
+ES_EXPORT uint64_t es_table_prefetch(es_table_t* table, const uint64_t* ids, size_t n,
+                                     char** errptr);
+/* Blocks until the ticket's rows are ready: 0, or -1 with the fetch's (or the ticket's) error. */
+ES_EXPORT int es_ticket_wait(es_table_t* table, uint64_t ticket, char** errptr);
+/* 1 when ready, 0 while fetching, -1 on error. */
+ES_EXPORT int es_ticket_poll(es_table_t* table, uint64_t ticket, char** errptr);
+/* Waits if needed, then writes row i of the request (ids[i]) as `type` to out + i * out_stride
+ * (out_stride in bytes, at least the output row). out_on_device: `out` is device memory of
+ * the table's device (with the emulated device: host memory, written as by a host gather;
+ * an error without a device). cuda_stream: NULL, or a
+ * cudaStream_t (CUDA device and out_on_device only) to order the gather after the work
+ * already queued on it and before the work queued after the call; the call then returns
+ * without waiting and es_ticket_release waits for the gather. */
+ES_EXPORT void es_ticket_gather(es_table_t* table, uint64_t ticket, void* out, size_t out_stride,
+                                es_out_type_t type, int out_on_device, void* cuda_stream,
+                                char** errptr);
+/* Frees what the ticket holds; the ticket is dead afterwards. Releasing a ticket still
+ * fetching cancels it. */
+ES_EXPORT void es_ticket_release(es_table_t* table, uint64_t ticket, char** errptr);
+/* Stops the ticket's fetch as soon as it can and frees what it holds (returns once done). */
+ES_EXPORT void es_ticket_cancel(es_table_t* table, uint64_t ticket, char** errptr);
+/* The prefetcher's counters as JSON (device, tickets, rows, HBM tier); free with es_free. */
+ES_EXPORT char* es_table_prefetch_stats_json(const es_table_t* table, char** errptr);
+
 /* ---- Memory ----------------------------------------------------------------------------- */
-/* Frees a string returned through errptr or by es_table_info_json. NULL is a no-op. */
+/* Frees a string returned through errptr, by es_table_info_json or by
+ * es_table_prefetch_stats_json. NULL is a no-op. */
 ES_EXPORT void es_free(void* ptr);
 
 #ifdef __cplusplus

@@ -68,6 +68,11 @@ class PolicyFactory {
   virtual ~PolicyFactory() = default;
   // A policy for a shard of `slots` slots. REQUIRES: slots >= 1.
   virtual std::unique_ptr<ShardPolicy> NewShardPolicy(uint32_t slots) const = 0;
+  // The policies of one cache's shards, shard i of shard_slots[i] slots. By default each is a
+  // NewShardPolicy; a policy whose shards share state across the cache (the default policy's
+  // tuner) makes it here.
+  virtual std::vector<std::unique_ptr<ShardPolicy>> NewCachePolicies(
+      const std::vector<uint32_t>& shard_slots) const;
   // The name NewPolicyFactory() accepts.
   virtual std::string name() const = 0;
   // True when OnHit is safe without the shard lock (required for concurrent RowCache use).

@@ -1,4 +1,5 @@
-// NewPolicyFactory / PolicyNames: the policies by name (cache_policy.h).
+// NewPolicyFactory / PolicyNames: the policies by name; PolicyFactory's default
+// NewCachePolicies (cache_policy.h).
 #include <utility>
 
 #include "cache/cache_policy.h"
@@ -20,6 +21,14 @@ const std::pair<const char*, FactoryFn> kPolicies[] = {
 };
 
 }  // namespace
+
+std::vector<std::unique_ptr<ShardPolicy>> PolicyFactory::NewCachePolicies(
+    const std::vector<uint32_t>& shard_slots) const {
+  std::vector<std::unique_ptr<ShardPolicy>> policies;
+  policies.reserve(shard_slots.size());
+  for (const uint32_t slots : shard_slots) policies.push_back(NewShardPolicy(slots));
+  return policies;
+}
 
 std::shared_ptr<const PolicyFactory> NewPolicyFactory(std::string_view name) {
   for (const auto& [policy_name, make] : kPolicies) {

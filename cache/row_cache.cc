@@ -35,18 +35,49 @@ struct ArenaFree {
   void operator()(uint8_t* p) const { ::operator delete (p, std::align_val_t{64}); }
 };
 
+// Constructs n atomics holding `value` in the memory at `where`; returns the array.
+template <typename T>
+std::atomic<T>* NewAtomics(uint8_t* where, size_t n, T value) {
+  auto* a = reinterpret_cast<std::atomic<T>*>(where);
+  for (size_t i = 0; i < n; ++i) new (&a[i]) std::atomic<T>(value);
+  return a;
+}
+
+uint64_t RoundUp64(uint64_t bytes) { return (bytes + 63) / 64 * 64; }
+
 }  // namespace
+
+// Where a shard's lock-free arrays live in the cache's LargeBuffer, and their sizes.
+struct RowCache::ShardMemory {
+  static uint64_t Bytes(uint32_t slots) {
+    return RoundUp64(uint64_t{slots} * sizeof(uint64_t)) +
+           RoundUp64(uint64_t{slots} * sizeof(uint16_t)) +
+           RoundUp64(uint64_t{RowIndex::TableSizeFor(slots)} * sizeof(uint32_t));
+  }
+  // Lays the arrays out at `at` (Bytes(slots) bytes).
+  ShardMemory(uint8_t* at, uint32_t slots) {
+    ids = NewAtomics<uint64_t>(at, slots, 0);
+    at += RoundUp64(uint64_t{slots} * sizeof(uint64_t));
+    pins = NewAtomics<uint16_t>(at, slots, 0);
+    at += RoundUp64(uint64_t{slots} * sizeof(uint16_t));
+    index = NewAtomics<uint32_t>(at, RowIndex::TableSizeFor(slots), 0);
+  }
+  std::atomic<uint64_t>* ids;
+  std::atomic<uint16_t>* pins;
+  std::atomic<uint32_t>* index;
+};
 
 class RowCache::Shard {
  public:
-  Shard(uint64_t base, uint32_t slots, uint32_t row_bytes, const PolicyFactory& factory)
+  Shard(uint64_t base, uint32_t slots, uint32_t row_bytes, std::unique_ptr<ShardPolicy> policy,
+        const ShardMemory& memory)
       : base_(base),
         slots_(slots),
         row_bytes_(row_bytes),
-        ids_(std::make_unique<std::atomic<uint64_t>[]>(slots)),
-        pins_(std::make_unique<std::atomic<uint16_t>[]>(slots)),
-        index_(slots, ids_.get()),
-        policy_(factory.NewShardPolicy(slots)),
+        ids_(memory.ids),
+        pins_(memory.pins),
+        index_(slots, ids_, memory.index),
+        policy_(std::move(policy)),
         view_(this) {
     for (uint32_t s = 0; s < slots; ++s) pins_[s].store(kBusy, std::memory_order_relaxed);
     if (row_bytes > 0) {
@@ -207,9 +238,9 @@ class RowCache::Shard {
   const uint64_t base_;
   const uint32_t slots_;
   const uint32_t row_bytes_;
-  // Written under mu_, read lock-free (see the file comment).
-  const std::unique_ptr<std::atomic<uint64_t>[]> ids_;
-  const std::unique_ptr<std::atomic<uint16_t>[]> pins_;
+  // Written under mu_, read lock-free (see the file comment). In the cache's LargeBuffer.
+  std::atomic<uint64_t>* const ids_;
+  std::atomic<uint16_t>* const pins_;
   RowIndex index_;
   // OnHit lock-free, every other call under mu_.
   const std::unique_ptr<ShardPolicy> policy_;
@@ -246,13 +277,24 @@ RowCache::RowCache(const RowCacheOptions& options)
   assert(options.capacity_rows >= 1);
   uint64_t shards = std::clamp<uint64_t>(options.shards, 1, capacity_rows_);
   shards = std::max(shards, (capacity_rows_ + kMaxShardSlots - 1) / kMaxShardSlots);
+  std::vector<uint32_t> shard_slots(shards);
+  for (uint64_t i = 0; i < shards; ++i) {
+    shard_slots[i] =
+        static_cast<uint32_t>(capacity_rows_ / shards + (i < capacity_rows_ % shards ? 1 : 0));
+  }
+  std::vector<std::unique_ptr<ShardPolicy>> policies = policy_->NewCachePolicies(shard_slots);
+  assert(policies.size() == shards);
+  uint64_t memory_bytes = 0;
+  for (const uint32_t slots : shard_slots) memory_bytes += ShardMemory::Bytes(slots);
+  memory_ = LargeBuffer(memory_bytes);
   shards_.reserve(shards);
   uint64_t base = 0;
+  uint8_t* at = memory_.data();
   for (uint64_t i = 0; i < shards; ++i) {
-    const uint64_t slots = capacity_rows_ / shards + (i < capacity_rows_ % shards ? 1 : 0);
-    shards_.push_back(
-        std::make_unique<Shard>(base, static_cast<uint32_t>(slots), row_bytes_, *policy_));
-    base += slots;
+    shards_.push_back(std::make_unique<Shard>(
+        base, shard_slots[i], row_bytes_, std::move(policies[i]), ShardMemory(at, shard_slots[i])));
+    base += shard_slots[i];
+    at += ShardMemory::Bytes(shard_slots[i]);
   }
   assert(base == capacity_rows_);
 }
@@ -282,7 +324,7 @@ namespace {
 // (by then loaded) first index entry has its id and pin word prefetched.
 template <typename ShardFn, typename VisitFn>
 void BatchLookup(const uint64_t* ids, size_t n, ShardFn shard_for, VisitFn visit) {
-  constexpr size_t kAhead = 16;
+  constexpr size_t kAhead = 12;
   constexpr size_t kRing = 32;  // > kAhead, a power of two
   uint64_t hashes[kRing] = {};
   for (size_t i = 0; i < std::min(n, kAhead); ++i) {

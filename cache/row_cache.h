@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "cache/cache_policy.h"
+#include "cache/large_buffer.h"
 
 namespace engram::cache {
 
@@ -124,12 +125,16 @@ class RowCache {
 
  private:
   class Shard;
+  struct ShardMemory;
   Shard& ShardFor(uint64_t hash) const;
 
   uint64_t capacity_rows_ = 0;
   uint32_t row_bytes_ = 0;
   double max_pinned_share_ = 0.5;
   std::shared_ptr<const PolicyFactory> policy_;
+  // Every shard's ids, pin words and index table, on huge pages where the system allows;
+  // declared before shards_ so it outlives them.
+  LargeBuffer memory_;
   std::vector<std::unique_ptr<Shard>> shards_;  // constant after construction
 };
 

@@ -7,45 +7,22 @@
 
 namespace engram::cache {
 
-RowIndex::RowIndex(uint32_t slots, const std::atomic<uint64_t>* ids) : ids_(ids) {
+RowIndex::RowIndex(uint32_t slots, const std::atomic<uint64_t>* ids)
+    : RowIndex(slots, ids, nullptr) {}
+
+RowIndex::RowIndex(uint32_t slots, const std::atomic<uint64_t>* ids, std::atomic<uint32_t>* table)
+    : ids_(ids) {
   assert(slots >= 1 && slots < (1u << 31));
   // ceil(slots / 0.8), so the load stays <= 0.8 and an empty entry always ends a probe.
-  table_size_ = static_cast<uint32_t>((uint64_t{slots} * 5 + 3) / 4);
+  table_size_ = TableSizeFor(slots);
   slot_bits_ = static_cast<uint32_t>(std::bit_width(slots));
   slot_mask_ = (1u << slot_bits_) - 1;
-  table_ = std::make_unique<std::atomic<uint32_t>[]>(table_size_);
-  for (uint32_t i = 0; i < table_size_; ++i) table_[i].store(kEmpty, std::memory_order_relaxed);
-}
-
-uint32_t RowIndex::Home(uint64_t hash) const {
-  return ReduceInto(static_cast<uint32_t>(hash), table_size_);
-}
-
-uint32_t RowIndex::Tag(uint64_t hash) const {
-  return static_cast<uint32_t>(hash >> 32) << slot_bits_;
-}
-
-uint32_t RowIndex::Find(uint64_t id, uint64_t hash) const {
-  const uint32_t tag = Tag(hash);
-  uint32_t pos = Home(hash);
-  // Bounded: a reader racing the writer could otherwise, in theory, chase entries forever.
-  for (uint32_t probes = 0; probes < table_size_; ++probes) {
-    const uint32_t e = table_[pos].load(std::memory_order_acquire);
-    if (e == kEmpty) return kNotFound;
-    if ((e & ~slot_mask_) == tag) {
-      const uint32_t slot = e & slot_mask_;
-      if (ids_[slot].load(std::memory_order_relaxed) == id) return slot;
-    }
-    pos = Next(pos);
+  if (table == nullptr) {
+    owned_table_ = std::make_unique<std::atomic<uint32_t>[]>(table_size_);
+    table = owned_table_.get();
   }
-  return kNotFound;
-}
-
-void RowIndex::PrefetchEntry(uint64_t hash) const { __builtin_prefetch(&table_[Home(hash)]); }
-
-uint32_t RowIndex::FirstSlot(uint64_t hash) const {
-  const uint32_t e = table_[Home(hash)].load(std::memory_order_relaxed);
-  return e == kEmpty ? kNotFound : e & slot_mask_;
+  table_ = table;
+  for (uint32_t i = 0; i < table_size_; ++i) table_[i].store(kEmpty, std::memory_order_relaxed);
 }
 
 uint32_t RowIndex::SlotAt(uint32_t pos) const {

@@ -16,10 +16,11 @@ struct LookupScratch {
   std::vector<std::pair<uint64_t, uint32_t>> sorted;  // (id, position), sorted by id
   std::vector<uint32_t> group_begin;                  // unique id u: sorted[group_begin[u]..[u+1])
   std::vector<uint64_t> unique_ids;
+  // Used by ServeUnique only (the callers above use the fields before this).
   std::vector<cache::PinnedRow> pinned;
   std::vector<uint8_t> hit;
   std::vector<uint64_t> miss_ids;
-  std::vector<uint32_t> miss_group;
+  std::vector<uint32_t> miss_index;  // position in ServeUnique's ids of miss_ids[k]
 };
 
 // Copies row ids[i] (at base + offset_of(ids[i])) to out + i * out_stride, prefetching a few
@@ -39,6 +40,22 @@ void GatherRows(const uint8_t* base, const uint64_t* ids, size_t n, uint8_t* out
 LookupScratch& Scratch() {
   thread_local LookupScratch scratch;
   return scratch;
+}
+
+// ids[0..n) without repeats, each at its first position.
+std::vector<uint64_t> UniqueInOrder(const uint64_t* ids, size_t n) {
+  std::vector<std::pair<uint64_t, size_t>> sorted(n);
+  for (size_t i = 0; i < n; ++i) sorted[i] = {ids[i], i};
+  std::sort(sorted.begin(), sorted.end());
+  std::vector<uint8_t> first(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    if (i == 0 || sorted[i].first != sorted[i - 1].first) first[sorted[i].second] = 1;
+  }
+  std::vector<uint64_t> unique;
+  for (size_t i = 0; i < n; ++i) {
+    if (first[i]) unique.push_back(ids[i]);
+  }
+  return unique;
 }
 
 Status CheckDataFileSize(Env* env, const std::string& table, const TableLayout& layout) {
@@ -111,24 +128,34 @@ Result<std::unique_ptr<Table>> Table::Open(const std::string& path, const TableO
 Status Table::PinHotRows(const std::string& hot_rows_path) {
   auto ids = ReadIdsNpy(options_.env, hot_rows_path);
   if (!ids.ok()) return ids.status().WithContext("hot rows");
-  std::vector<uint64_t> hot = std::move(ids).value();
+  const std::vector<uint64_t> hot = std::move(ids).value();
   if (Status st = CheckIds(hot.data(), hot.size()); !st.ok()) {
     return Status::InvalidArgument("hot rows file " + hot_rows_path + ": " + st.message());
   }
+  return PinRows(hot.data(), hot.size());
+}
+
+Status Table::PinRows(const uint64_t* ids, size_t n) {
+  if (n == 0) return Status::OK();
+  if (ids == nullptr) return Status::InvalidArgument("table " + path_ + ": null ids");
+  ENGRAM_RETURN_IF_ERROR(CheckIds(ids, n));
   if (!cache_) {
     // Resident mode already holds every row in DRAM; without a DRAM tier there is no room.
-    (resident_ ? hot_rows_pinned_ : hot_rows_skipped_) = hot.size();
+    (resident_ ? hot_rows_pinned_ : hot_rows_skipped_).fetch_add(n, std::memory_order_relaxed);
     return Status::OK();
   }
-  std::vector<uint64_t> batch;
-  for (size_t i = 0; i < hot.size(); i += batch.size()) {
-    batch.assign(hot.begin() + i, hot.begin() + std::min(hot.size(), i + 4096));
-    ENGRAM_RETURN_IF_ERROR(
-        nvme_->ReadRows(batch.data(), batch.size(), [&](size_t k, const uint8_t* src) {
-          if (cache_->Insert(batch[k], src, /*pin_forever=*/true)) ++hot_rows_pinned_;
-        }));
+  const std::vector<uint64_t> unique = UniqueInOrder(ids, n);
+  hot_rows_skipped_.fetch_add(n - unique.size(), std::memory_order_relaxed);  // duplicates
+  constexpr size_t kBatch = 4096;
+  for (size_t i = 0; i < unique.size(); i += kBatch) {
+    const size_t count = std::min(kBatch, unique.size() - i);
+    const uint64_t* batch = unique.data() + i;
+    ENGRAM_RETURN_IF_ERROR(nvme_->ReadRows(batch, count, [&](size_t k, const uint8_t* src) {
+      // False for rows already cached and for shards whose pinned share is used up.
+      const bool pinned = cache_->Insert(batch[k], src, /*pin_forever=*/true);
+      (pinned ? hot_rows_pinned_ : hot_rows_skipped_).fetch_add(1, std::memory_order_relaxed);
+    }));
   }
-  hot_rows_skipped_ = hot.size() - hot_rows_pinned_;  // duplicates and rows with no room
   return Status::OK();
 }
 
@@ -179,6 +206,10 @@ Status Table::LookupResident(const uint64_t* ids, size_t n, uint8_t* out, size_t
   return Status::OK();
 }
 
+const uint8_t* Table::ResidentRow(uint64_t id) const {
+  return resident_->data() + layout().OffsetOf(id);
+}
+
 Status Table::LookupTiered(const uint64_t* ids, size_t n, uint8_t* out, size_t out_stride) {
   LookupScratch& s = Scratch();
   const size_t row = row_bytes();
@@ -186,59 +217,101 @@ Status Table::LookupTiered(const uint64_t* ids, size_t n, uint8_t* out, size_t o
   for (size_t i = 0; i < n; ++i) s.sorted[i] = {ids[i], static_cast<uint32_t>(i)};
   std::sort(s.sorted.begin(), s.sorted.end());
   s.group_begin.clear();
+  s.unique_ids.clear();
   for (size_t i = 0; i < n; ++i) {
-    if (i == 0 || s.sorted[i].first != s.sorted[i - 1].first) s.group_begin.push_back(i);
+    if (i == 0 || s.sorted[i].first != s.sorted[i - 1].first) {
+      s.group_begin.push_back(i);
+      s.unique_ids.push_back(s.sorted[i].first);
+    }
   }
   const size_t unique = s.group_begin.size();
   s.group_begin.push_back(n);
 
-  // Copies the row of unique id u from its first output slot to the others.
-  auto fan_out = [&](size_t u) {
-    const uint8_t* first = out + size_t{s.sorted[s.group_begin[u]].second} * out_stride;
+  // Copies `src` to every output slot of unique id u.
+  auto place = [&](size_t u, const uint8_t* src) {
+    uint8_t* first = out + size_t{s.sorted[s.group_begin[u]].second} * out_stride;
+    std::memcpy(first, src, row);
     for (uint32_t k = s.group_begin[u] + 1; k < s.group_begin[u + 1]; ++k) {
       std::memcpy(out + size_t{s.sorted[k].second} * out_stride, first, row);
     }
   };
+  return ServeUnique(
+      s.unique_ids.data(), unique,
+      [&](size_t u, const cache::PinnedRow& pinned) {
+        place(u, pinned.data);
+        cache_->Release(pinned);
+      },
+      place);
+}
 
+template <typename OnHit, typename OnMiss>
+Status Table::ServeUnique(const uint64_t* ids, size_t n, OnHit on_hit, OnMiss on_miss) {
+  LookupScratch& s = Scratch();
   s.miss_ids.clear();
-  s.miss_group.clear();
+  s.miss_index.clear();
   if (cache_) {
-    s.unique_ids.resize(unique);
-    s.pinned.resize(unique);
-    s.hit.resize(unique);
-    for (size_t u = 0; u < unique; ++u) s.unique_ids[u] = s.sorted[s.group_begin[u]].first;
-    cache_->PinBatch(s.unique_ids.data(), unique, s.pinned.data(), s.hit.data());
+    s.pinned.resize(n);
+    s.hit.resize(n);
+    cache_->PinBatch(ids, n, s.pinned.data(), s.hit.data());
   }
-  for (size_t u = 0; u < unique; ++u) {
-    if (cache_ && s.hit[u]) {
-      std::memcpy(out + size_t{s.sorted[s.group_begin[u]].second} * out_stride, s.pinned[u].data,
-                  row);
-      cache_->Release(s.pinned[u]);
-      fan_out(u);
+  for (size_t i = 0; i < n; ++i) {
+    if (cache_ && s.hit[i]) {
+      on_hit(i, s.pinned[i]);
       continue;
     }
-    s.miss_ids.push_back(s.sorted[s.group_begin[u]].first);
-    s.miss_group.push_back(static_cast<uint32_t>(u));
+    s.miss_ids.push_back(ids[i]);
+    s.miss_index.push_back(static_cast<uint32_t>(i));
   }
   if (cache_) {
-    const uint64_t hits = unique - s.miss_ids.size();
-    dram_counters_.AddLookups(unique);
+    const uint64_t hits = n - s.miss_ids.size();
+    dram_counters_.AddLookups(n);
     dram_counters_.AddHits(hits);
     dram_counters_.AddMisses(s.miss_ids.size());
-    dram_counters_.AddBytesRead(hits * row);
+    dram_counters_.AddBytesRead(hits * row_bytes());
   }
   if (s.miss_ids.empty()) return Status::OK();
 
   nvme_counters_.AddLookups(s.miss_ids.size());
   Status st =
       nvme_->ReadRows(s.miss_ids.data(), s.miss_ids.size(), [&](size_t k, const uint8_t* src) {
-        const size_t u = s.miss_group[k];
-        std::memcpy(out + size_t{s.sorted[s.group_begin[u]].second} * out_stride, src, row);
-        fan_out(u);
+        on_miss(s.miss_index[k], src);
         if (cache_) cache_->Insert(s.miss_ids[k], src);
       });
   if (st.ok()) nvme_counters_.AddHits(s.miss_ids.size());
   return st;
+}
+
+Status Table::AcquireRows(const uint64_t* ids, size_t n, HeldRow* rows, uint8_t* copy_space,
+                          size_t copy_stride) {
+  if (n == 0) return Status::OK();
+  const size_t row = row_bytes();
+  if (resident_) {
+    for (size_t i = 0; i < n; ++i) rows[i] = HeldRow{ResidentRow(ids[i]), {}, false};
+    dram_counters_.AddLookups(n);
+    dram_counters_.AddHits(n);
+    dram_counters_.AddBytesRead(uint64_t{n} * row);
+    return Status::OK();
+  }
+  for (size_t i = 0; i < n; ++i) rows[i] = HeldRow{};
+  Status st = ServeUnique(
+      ids, n,
+      [&](size_t i, const cache::PinnedRow& pinned) {
+        rows[i] = HeldRow{pinned.data, pinned, true};
+      },
+      [&](size_t i, const uint8_t* src) {
+        uint8_t* dst = copy_space + i * copy_stride;
+        std::memcpy(dst, src, row);
+        rows[i].data = dst;
+      });
+  if (!st.ok()) ReleaseRows(rows, n);
+  return st;
+}
+
+void Table::ReleaseRows(HeldRow* rows, size_t n) {
+  for (size_t i = 0; i < n; ++i) {
+    if (rows[i].pinned) cache_->Release(rows[i].pin);
+    rows[i] = HeldRow{};
+  }
 }
 
 std::vector<TierStats> Table::Stats() const {
@@ -280,8 +353,8 @@ nlohmann::json Table::DramCacheJson() const {
           {"capacity_rows", c.capacity_rows},
           {"rows", c.size_rows},
           {"pinned_rows", c.pinned_rows},
-          {"hot_rows_pinned", hot_rows_pinned_},
-          {"hot_rows_skipped", hot_rows_skipped_},
+          {"hot_rows_pinned", hot_rows_pinned()},
+          {"hot_rows_skipped", hot_rows_skipped()},
           {"inserts", c.inserts},
           {"rejections", c.rejections},
           {"evictions", c.evictions},

@@ -12,9 +12,15 @@
 // error the Status names table, row and offset; the contents of `out` are then unspecified
 // (never past out + (n-1)*stride + row_bytes).
 //
-// Thread safety: Lookup and Stats may be called from many threads at once.
+// AcquireRows/ReleaseRows: the same tiers without the copy, for callers that hold rows for a
+// while (the prefetcher): each row is left where it is (resident memory, or a DRAM-cache row
+// pinned for the caller) or read from NVMe into the caller's space.
+//
+// Thread safety: Lookup, AcquireRows, ReleaseRows, PinRows and Stats may be called from many
+// threads at once.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -35,6 +41,15 @@ enum class DramMode {
   kNone,      // NVMe only
   kResident,  // whole table in DRAM
   kCache,     // bounded DRAM cache over NVMe
+};
+
+// A row held for a caller by Table::AcquireRows until Table::ReleaseRows.
+struct HeldRow {
+  // row_bytes bytes, unchanged until ReleaseRows: resident memory, a DRAM-cache row, or the
+  // caller's copy space.
+  const uint8_t* data = nullptr;
+  cache::PinnedRow pin;  // the DRAM-cache pin when `pinned`
+  bool pinned = false;
 };
 
 struct TableOptions {
@@ -78,6 +93,28 @@ class Table {
   // REQUIRES: out_stride >= row_bytes(). See the file comment for the contract.
   Status Lookup(const uint64_t* ids, size_t n, void* out, size_t out_stride);
 
+  // Holds rows ids[0..n) (REQUIRES: unique and < rows(), see CheckIds; copy_stride >=
+  // row_bytes(); copy_space has room for n rows at that stride). rows[i].data is then, until
+  // ReleaseRows: the row in resident memory (resident mode), the DRAM-cache row pinned for the
+  // caller (a cache hit), or copy_space + i * copy_stride, filled from NVMe (a miss, which is
+  // also offered to the DRAM cache as Lookup does). Counts into the tiers' stats as Lookup.
+  // On an I/O or checksum error (named as in Lookup) nothing is left held.
+  Status AcquireRows(const uint64_t* ids, size_t n, HeldRow* rows, uint8_t* copy_space,
+                     size_t copy_stride);
+  // Ends what AcquireRows holds in rows[0..n) (unpins DRAM-cache rows); rows[i].data is then
+  // invalid. REQUIRES: each row acquired and not yet released.
+  void ReleaseRows(HeldRow* rows, size_t n);
+  // Pins rows ids[0..n) forever in the DRAM cache (what Open does with hot_rows_path), in
+  // order, while each shard has room (kMaxHotShare); counted into hot_rows_pinned() and, for
+  // duplicates, rows already cached and rows with no room, hot_rows_skipped(). Resident mode
+  // counts them all pinned; without a DRAM tier all skipped. Ids out of range are
+  // InvalidArgument (nothing pinned); I/O errors as Lookup (rows before it stay pinned).
+  Status PinRows(const uint64_t* ids, size_t n);
+  // OK when every id of ids[0..n) is < rows(); else InvalidArgument naming the first bad id
+  // and its position.
+  Status CheckIds(const uint64_t* ids, size_t n) const;
+  Env* env() const { return options_.env; }
+
   // Counters of the tiers in use, fastest first ("dram", "nvme").
   std::vector<TierStats> Stats() const;
   // Human-readable description of the tiers ("resident, private anonymous memory (transparent huge
@@ -93,18 +130,24 @@ class Table {
   // hot_rows_pinned, hot_rows_skipped, inserts, rejections, evictions, metadata_bytes,
   // metadata_bytes_per_row): part of InfoJson() and `tablectl bench --json`.
   nlohmann::json DramCacheJson() const;
-  // Hot rows pinned by Open, and those of the file that found no room.
-  uint64_t hot_rows_pinned() const { return hot_rows_pinned_; }
-  uint64_t hot_rows_skipped() const { return hot_rows_skipped_; }
+  // Hot rows pinned by Open and PinRows, and those that found no room.
+  uint64_t hot_rows_pinned() const { return hot_rows_pinned_.load(std::memory_order_relaxed); }
+  uint64_t hot_rows_skipped() const { return hot_rows_skipped_.load(std::memory_order_relaxed); }
 
   // At most this share of each DRAM cache shard is given to hot rows, so it stays a cache.
   static constexpr double kMaxHotShare = 0.5;
 
  private:
   Table(std::string path, TableOptions options, Manifest manifest);
-  Status CheckIds(const uint64_t* ids, size_t n) const;
   Status LookupResident(const uint64_t* ids, size_t n, uint8_t* out, size_t out_stride);
   Status LookupTiered(const uint64_t* ids, size_t n, uint8_t* out, size_t out_stride);
+  // The tiered path for unique, in-range ids[0..n): the DRAM cache (if any) in one PinBatch,
+  // then the misses from NVMe in one batch. Calls on_hit(i, pinned_row) for each cache hit
+  // (the pin is the callee's to keep or Release) and on_miss(i, row) for each row read (row
+  // valid during the call; it is then offered to the cache). Counts both tiers.
+  template <typename OnHit, typename OnMiss>
+  Status ServeUnique(const uint64_t* ids, size_t n, OnHit on_hit, OnMiss on_miss);
+  const uint8_t* ResidentRow(uint64_t id) const;
   Status PinHotRows(const std::string& hot_rows_path);
 
   const std::string path_;
@@ -115,8 +158,8 @@ class Table {
   std::unique_ptr<ResidentRegion> resident_;  // resident mode
   std::unique_ptr<cache::RowCache> cache_;    // cache mode
   std::unique_ptr<NvmeReader> nvme_;          // cache and none modes
-  uint64_t hot_rows_pinned_ = 0;              // constant after Open
-  uint64_t hot_rows_skipped_ = 0;             // constant after Open
+  std::atomic<uint64_t> hot_rows_pinned_{0};
+  std::atomic<uint64_t> hot_rows_skipped_{0};
 };
 
 // Reads every page of the table at `path` and checks it against its checksum, calling

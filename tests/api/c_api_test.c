@@ -188,6 +188,189 @@ static void test_cache_options(void) {
   es_options_destroy(o);
 }
 
+/* The integer after "key": in a JSON text, or -1. */
+static long json_int(const char* json, const char* key) {
+  char pattern[128];
+  snprintf(pattern, sizeof(pattern), "\"%s\": ", key);
+  const char* at = json ? strstr(json, pattern) : NULL;
+  return at ? atol(at + strlen(pattern)) : -1;
+}
+
+/* A 1-D .npy (format 1.0) of uint64 ids: 10 bytes of magic, version and header length, then
+ * the header dict padded with spaces to 118 bytes and a newline (128 in all), then the data. */
+static int write_ids_npy(const char* path, const uint64_t* ids, size_t n) {
+  char header[118 + 1];
+  memset(header, ' ', sizeof(header));
+  int len =
+      snprintf(header, sizeof(header),
+               "{'descr': '<u8', 'fortran_order': False, 'shape': (%lu,), }", (unsigned long)n);
+  if (len <= 0 || len >= 117) return 0;
+  header[len] = ' ';
+  header[117] = '\n';
+  FILE* f = fopen(path, "wb");
+  if (f == NULL) return 0;
+  const unsigned char magic[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, 118, 0};
+  int ok = fwrite(magic, 1, 10, f) == 10 && fwrite(header, 1, 118, f) == 118 &&
+           fwrite(ids, sizeof(uint64_t), n, f) == n;
+  return fclose(f) == 0 && ok;
+}
+
+/* Tickets on a host-only table: gathers equal es_table_lookup (raw) and es_dequantize (f32),
+ * and every misuse is an error naming it. */
+static void test_prefetch_host_only(void) {
+  char path[300];
+  char* err = NULL;
+  snprintf(path, sizeof(path), "%s/prefetch", dir);
+  es_table_create(path, 2000, 64, ES_DTYPE_F32, 1, 11, &err);
+  CHECK(err == NULL);
+  es_table_t* t = es_table_open(path, NULL, &err);
+  CHECK(t != NULL && err == NULL);
+  if (t == NULL) return;
+  uint64_t ids[50];
+  for (int i = 0; i < 50; ++i) ids[i] = (uint64_t)(i * 37) % 2000;
+  ids[49] = ids[1]; /* a duplicate */
+  static unsigned char want[50 * 256], got[50 * 256];
+  static float want_f[50 * 64], got_f[50 * 64];
+  es_table_lookup(t, ids, 50, want, 256, &err);
+  es_dequantize(ES_DTYPE_F32, 64, want, 50, 256, want_f, 256, &err);
+  CHECK(err == NULL);
+
+  uint64_t ticket = es_table_prefetch(t, ids, 50, &err);
+  CHECK(ticket != 0 && err == NULL);
+  CHECK(es_ticket_wait(t, ticket, &err) == 0 && err == NULL);
+  CHECK(es_ticket_poll(t, ticket, &err) == 1);
+  es_ticket_gather(t, ticket, got, 256, ES_OUT_RAW, 0, NULL, &err);
+  CHECK(err == NULL && memcmp(got, want, sizeof(want)) == 0);
+  es_ticket_gather(t, ticket, got_f, 256, ES_OUT_F32, 0, NULL, &err);
+  CHECK(err == NULL && memcmp(got_f, want_f, sizeof(want_f)) == 0);
+  es_ticket_gather(t, ticket, got, 128, ES_OUT_BF16, 0, NULL, &err);
+  CHECK(err == NULL);
+
+  /* Misuse of a live ticket: each an error, the ticket still fine afterwards. */
+  es_ticket_gather(t, ticket, got, 256, ES_OUT_RAW, 1, NULL, &err); /* no device */
+  CHECK(err != NULL && strstr(err, "without a device") != NULL);
+  es_ticket_gather(t, ticket, got, 256, ES_OUT_RAW, 0, (void*)got, &err); /* a "stream" */
+  CHECK(err != NULL && strstr(err, "CUDA stream") != NULL);
+  es_ticket_gather(t, ticket, got, 256, (es_out_type_t)7, 0, NULL, &err);
+  CHECK(err != NULL && strstr(err, "output type") != NULL);
+  es_ticket_gather(t, ticket, got, 100, ES_OUT_RAW, 0, NULL, &err);
+  CHECK(err != NULL && strstr(err, "stride 100") != NULL);
+  es_free(err);
+  err = NULL;
+
+  char* stats = es_table_prefetch_stats_json(t, &err);
+  CHECK(stats != NULL && json_int(stats, "tickets_live") == 1);
+  CHECK(json_int(stats, "rows_requested") == 50 && json_int(stats, "rows_unique") == 49);
+  es_free(stats);
+
+  es_ticket_release(t, ticket, &err);
+  CHECK(err == NULL);
+  /* Dead: a second release, wait, poll, gather and cancel are errors naming the ticket. */
+  char name[64];
+  snprintf(name, sizeof(name), "ticket %llu", (unsigned long long)ticket);
+  es_ticket_release(t, ticket, &err);
+  CHECK(err != NULL && strstr(err, name) != NULL && strstr(err, "Not found") != NULL);
+  CHECK(es_ticket_wait(t, ticket, &err) == -1);
+  CHECK(es_ticket_poll(t, ticket, &err) == -1);
+  es_ticket_gather(t, ticket, got, 256, ES_OUT_RAW, 0, NULL, &err);
+  CHECK(err != NULL && strstr(err, name) != NULL);
+  es_ticket_cancel(t, 987654, &err);
+  CHECK(err != NULL && strstr(err, "ticket 987654") != NULL);
+  es_free(err);
+  err = NULL;
+
+  /* An id out of range fails the prefetch at once, naming it. */
+  uint64_t bad[3] = {1, 2000, 3};
+  CHECK(es_table_prefetch(t, bad, 3, &err) == 0);
+  CHECK(err != NULL && strstr(err, "id 2000 at position 1") != NULL);
+  es_free(err);
+  err = NULL;
+  /* Cancelling a ticket frees it too. */
+  ticket = es_table_prefetch(t, ids, 50, &err);
+  CHECK(ticket != 0);
+  es_ticket_cancel(t, ticket, &err);
+  CHECK(err == NULL);
+  stats = es_table_prefetch_stats_json(t, &err);
+  CHECK(json_int(stats, "tickets_live") == 0 && json_int(stats, "inflight_bytes") == 0);
+  es_free(stats);
+  es_table_close(t);
+}
+
+/* The emulated device with an HBM tier and hot rows: device gathers agree with lookups, the
+ * hot rows fill HBM first and the DRAM cache with the rest, the fail-fast budget refuses a
+ * third ticket, and bad device options fail es_table_open. */
+static void test_prefetch_emulated_device(void) {
+  char path[300], hot_path[300];
+  char* err = NULL;
+  snprintf(path, sizeof(path), "%s/prefetch", dir); /* made by test_prefetch_host_only */
+  snprintf(hot_path, sizeof(hot_path), "%s/hot.npy", dir);
+  uint64_t hot[100];
+  for (int i = 0; i < 100; ++i) hot[i] = (uint64_t)(i * 13 + 5) % 2000;
+  CHECK(write_ids_npy(hot_path, hot, 100));
+
+  es_options_t* o = es_options_create();
+  es_options_set_device(o, "emulated");
+  es_options_set_hbm_cache_bytes(o, 64 * 256);
+  es_options_set_dram_cache_bytes(o, 1024 * 256);
+  es_options_set_hot_rows(o, hot_path);
+  es_options_set_prefetch_budget(o, 1 << 20, 2, 0);
+  es_table_t* t = es_table_open(path, o, &err);
+  CHECK(t != NULL && err == NULL);
+  if (t == NULL) {
+    fprintf(stderr, "%s\n", err);
+    es_free(err);
+    es_options_destroy(o);
+    return;
+  }
+  char* stats = es_table_prefetch_stats_json(t, &err);
+  char* info = es_table_info_json(t, &err);
+  long in_hbm = json_int(stats, "hot_rows_pinned"), in_dram = json_int(info, "hot_rows_pinned");
+  CHECK(in_hbm > 0 && in_dram > 0 && in_hbm + in_dram == 100);
+  CHECK(strstr(stats, "host-emulated") != NULL);
+  es_free(stats);
+  es_free(info);
+
+  static unsigned char want[100 * 256], got[100 * 256];
+  es_table_lookup(t, hot, 100, want, 256, &err);
+  uint64_t a = es_table_prefetch(t, hot, 100, &err);
+  uint64_t b = es_table_prefetch(t, hot, 10, &err);
+  CHECK(a != 0 && b != 0 && err == NULL);
+  CHECK(es_table_prefetch(t, hot, 1, &err) == 0); /* max_tickets 2, fail fast */
+  CHECK(err != NULL && strstr(err, "Resource exhausted") != NULL);
+  es_free(err);
+  err = NULL;
+  /* The emulated device's memory is host memory: a "device" gather lands in `got`. */
+  es_ticket_gather(t, a, got, 256, ES_OUT_RAW, 1, NULL, &err);
+  CHECK(err == NULL && memcmp(got, want, sizeof(want)) == 0);
+  memset(got, 0, sizeof(got));
+  es_ticket_gather(t, a, got, 256, ES_OUT_RAW, 0, NULL, &err);
+  CHECK(err == NULL && memcmp(got, want, sizeof(want)) == 0);
+  es_ticket_gather(t, a, got, 256, ES_OUT_RAW, 1, (void*)got, &err); /* emulated: no stream */
+  CHECK(err != NULL && strstr(err, "CUDA stream") != NULL);
+  es_free(err);
+  err = NULL;
+  es_ticket_release(t, a, &err);
+  es_ticket_cancel(t, b, &err);
+  CHECK(err == NULL);
+  stats = es_table_prefetch_stats_json(t, &err);
+  /* Every hot row in HBM was an HBM hit of ticket a (b's 10 rows may add a few). */
+  long hbm_hits = json_int(stats, "hbm_hits");
+  CHECK(hbm_hits >= in_hbm && hbm_hits <= in_hbm + 10);
+  CHECK(json_int(stats, "rejected_prefetches") == 1);
+  CHECK(json_int(stats, "tickets_live") == 0);
+  es_free(stats);
+  es_table_close(t);
+
+  es_options_set_device(o, "tpu");
+  CHECK(es_table_open(path, o, &err) == NULL);
+  CHECK(err != NULL && strstr(err, "unknown device 'tpu'") != NULL);
+  es_options_set_device(o, NULL); /* none, but still an HBM size */
+  CHECK(es_table_open(path, o, &err) == NULL);
+  CHECK(err != NULL && strstr(err, "needs a device") != NULL);
+  es_free(err);
+  es_options_destroy(o);
+}
+
 int main(void) {
   const char* base = getenv("ENGRAM_TEST_TMPDIR");
   snprintf(dir, sizeof(dir), "%s/engram-c-api-XXXXXX", base ? base : "/var/tmp");
@@ -199,6 +382,8 @@ int main(void) {
   test_lookup_through_every_tier();
   test_errors();
   test_cache_options();
+  test_prefetch_host_only();
+  test_prefetch_emulated_device();
   remove_tree(dir);
   printf("%d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;

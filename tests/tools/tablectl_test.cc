@@ -344,7 +344,7 @@ TEST_F(TablectlTest, BadCommandLinesGiveOneErrorLine) {
       {{"bench", table, "--trace", "uniform", "--dram-cache", "12XB"}, 2, "12XB"},
       {{"bench", table, "--trace", "uniform", "--duration", "0"}, 2, "--duration"},
       {{"bench", table, "--trace", "uniform", "--shared"}, 2, "--resident"},
-      {{"bench", table, "--trace", "uniform", "--hbm-cache", "1G"}, 1, "HBM"},
+      {{"bench", table, "--trace", "uniform", "--hbm-cache", "1G"}, 2, "HBM tier needs --prefetch"},
       {{"create", Path("n"), "--rows", "abc", "--dim", "8", "--dtype", "f32"}, 2, "--rows"},
       {{"create", Path("n"), "--rows", "-5", "--dim", "8", "--dtype", "f32"}, 2, "--rows"},
       {{"create", Path("n"), "--rows", "10", "--dtype", "f32"}, 2, "missing --dim"},

@@ -53,16 +53,20 @@ std::vector<Command> MakeCommands() {
       {"bench",
        "TABLE --trace uniform|zipf:ALPHA|TRACE.npy [--dram-cache SIZE] [--policy P] [--hot "
        "HOT.npy] "
-       "[--resident] [--shared] [--threads N] [--batch B] [--duration SEC] [--json]",
-       "Measure batch lookups: rows/s, batch latency p50/p99, per-tier lookups, hits and bytes.",
+       "[--resident] [--shared] [--prefetch [--device D] [--hbm-cache SIZE]] [--threads N] "
+       "[--batch B] [--duration SEC] [--json]",
+       "Measure batch lookups: rows/s, batch latency p50/p99, per-tier lookups, hits and bytes; "
+       "with --prefetch, through the prefetcher (one batch ahead) and its counters.",
        {{"trace", "SPEC", "ids: uniform, zipf:ALPHA (hot rows spread over the table) or a .npy"},
         {"dram-cache", "SIZE", "DRAM cache budget over NVMe (default 1GiB; 0 = NVMe only)"},
         {"policy", "P", "DRAM cache policy (default 'default'; see `tablectl replay`)"},
         {"hot", "HOT.npy", "pin these rows (tablectl profile's output) when the table opens"},
         {"resident", "", "hold the whole table in DRAM instead of caching"},
         {"shared", "", "with --resident: one copy shared by all processes (/dev/shm)"},
-        {"hbm-cache", "SIZE", "HBM tier budget (needs the GPU tier: not in this build)"},
-        {"prefetch", "", "prefetch one batch ahead (needs the prefetch API: not in this build)"},
+        {"prefetch", "", "look up through the prefetcher, each batch prefetched one ahead"},
+        {"device", "none|emulated|cuda[:N]",
+         "with --prefetch: gather into this device's memory (default none: host)"},
+        {"hbm-cache", "SIZE", "with --prefetch and a --device: HBM tier budget (default 0)"},
         {"io", "auto|io_uring|pread", "NVMe backend (default auto)"},
         {"threads", "N", "lookup threads (default 1)"},
         {"batch", "B", "ids per lookup call (default 4096)"},

@@ -1,0 +1,285 @@
+// Implementation of the prefetch part of the C API (api/engram_store.h, "Prefetch"): the
+// device and budget options, tickets over gpu::Prefetcher, and its stats as JSON. Every entry
+// point catches all exceptions and turns Status into the errptr convention.
+//
+// A table opened with a device gets its prefetcher (and HBM tier, and hot rows in HBM first)
+// in es_table_open; without one, the first es_table_prefetch creates a host-only prefetcher.
+//
+// Gathers ordered on a caller's CUDA stream: gpu::Device cannot adopt a foreign stream, so the
+// gather runs on a stream of the store's (bridge_stream) tied to the caller's by two events:
+// the caller's work before the call -> the gather -> the caller's work after it. Nothing
+// blocks the host; Release waits for the gather as for any gather on a caller's stream.
+#include <cstdint>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "api/c_api_errors.h"
+#include "api/c_api_internal.h"
+#include "api/engram_store.h"
+
+#if defined(ENGRAM_HAVE_CUDA)
+#include <cuda_runtime.h>
+#endif
+
+namespace engram::c_api {
+
+bool HotRowsGoToHbm(const es_options_t& options) {
+  return options.device != "none" && options.prefetch.hbm_cache_bytes > 0 &&
+         !options.options.hot_rows_path.empty();
+}
+
+Status SetUpPrefetch(es_table_t* t, const es_options_t& o) {
+  t->device_name = o.device;
+  t->prefetch_options = o.prefetch;
+  t->prefetch_options.device = nullptr;
+  t->prefetch_options.hot_rows_path.clear();
+  auto device = gpu::OpenDevice(o.device);
+  if (!device.ok()) return device.status().WithContext("device");
+  t->device = std::move(device).value();
+  if (!t->device) {
+    if (o.prefetch.hbm_cache_bytes > 0) {
+      return Status::InvalidArgument("an HBM tier (hbm_cache_bytes " +
+                                     std::to_string(o.prefetch.hbm_cache_bytes) +
+                                     ") needs a device: see es_options_set_device");
+    }
+    return Status::OK();  // a host-only prefetcher is made on first use
+  }
+  t->prefetch_options.device = t->device.get();
+  gpu::PrefetchOptions options = t->prefetch_options;
+  if (HotRowsGoToHbm(o)) options.hot_rows_path = o.options.hot_rows_path;
+  ENGRAM_ASSIGN_OR_RETURN(auto prefetcher, gpu::Prefetcher::Create(t->table.get(), options));
+  const std::vector<uint64_t>& left = prefetcher->hot_rows_left();
+  if (!left.empty()) ENGRAM_RETURN_IF_ERROR(t->table->PinRows(left.data(), left.size()));
+  if (!t->device->emulated()) {
+    ENGRAM_ASSIGN_OR_RETURN(t->bridge_stream, t->device->NewStream());
+  }
+  t->prefetcher = std::move(prefetcher);
+  t->prefetcher_ptr.store(t->prefetcher.get(), std::memory_order_release);
+  return Status::OK();
+}
+
+}  // namespace engram::c_api
+
+namespace {
+
+using engram::Result;
+using engram::Status;
+using engram::c_api::Check;
+using engram::c_api::CopyString;
+using engram::c_api::Guard;
+using engram::c_api::SetError;
+using engram::gpu::Prefetcher;
+
+// The table's prefetcher, created host-only on first use when es_table_open made none.
+Result<Prefetcher*> GetPrefetcher(es_table_t* t) {
+  if (Prefetcher* p = t->prefetcher_ptr.load(std::memory_order_acquire)) return p;
+  std::lock_guard<std::mutex> lock(t->prefetcher_mu);
+  if (!t->prefetcher) {
+    ENGRAM_ASSIGN_OR_RETURN(t->prefetcher, Prefetcher::Create(t->table.get(), t->prefetch_options));
+    t->prefetcher_ptr.store(t->prefetcher.get(), std::memory_order_release);
+  }
+  return t->prefetcher.get();
+}
+
+bool ValidOutType(es_out_type_t type) {
+  return static_cast<int>(type) >= ES_OUT_RAW && static_cast<int>(type) <= ES_OUT_BF16;
+}
+
+#if defined(ENGRAM_HAVE_CUDA)
+// The ordinal of "cuda" / "cuda:N".
+int CudaOrdinal(const std::string& name) {
+  const size_t colon = name.find(':');
+  return colon == std::string::npos ? 0 : std::stoi(name.substr(colon + 1));
+}
+
+Status CudaCheck(cudaError_t err, const char* what) {
+  if (err == cudaSuccess) return Status::OK();
+  cudaGetLastError();  // clears a non-sticky error; the result is deliberately unused
+  return Status::IOError(std::string("gather on the caller's stream: ") + what + ": " +
+                         cudaGetErrorString(err));
+}
+
+// caller's work so far -> gather on t->bridge_stream -> caller's later work.
+Status GatherOnCallerStream(es_table_t* t, Prefetcher* p, uint64_t ticket,
+                            engram::gpu::GatherTarget target, void* caller_stream) {
+  ENGRAM_RETURN_IF_ERROR(CudaCheck(cudaSetDevice(CudaOrdinal(t->device_name)), "cudaSetDevice"));
+  auto caller = static_cast<cudaStream_t>(caller_stream);
+  auto bridge = static_cast<cudaStream_t>(t->bridge_stream->native_handle());
+  cudaEvent_t before = nullptr, after = nullptr;
+  Status st = CudaCheck(cudaEventCreateWithFlags(&before, cudaEventDisableTiming), "event");
+  if (st.ok()) st = CudaCheck(cudaEventCreateWithFlags(&after, cudaEventDisableTiming), "event");
+  if (st.ok()) st = CudaCheck(cudaEventRecord(before, caller), "cudaEventRecord");
+  if (st.ok()) st = CudaCheck(cudaStreamWaitEvent(bridge, before, 0), "cudaStreamWaitEvent");
+  if (st.ok()) {
+    target.stream = t->bridge_stream.get();
+    st = p->Gather(ticket, target);
+  }
+  // Even after a failed gather, the caller's stream waits for what the bridge has queued.
+  if (before != nullptr && after != nullptr) {
+    Status join = CudaCheck(cudaEventRecord(after, bridge), "cudaEventRecord");
+    if (join.ok()) join = CudaCheck(cudaStreamWaitEvent(caller, after, 0), "cudaStreamWaitEvent");
+    if (st.ok()) st = join;
+  }
+  // Destroying a recorded event is fine: CUDA frees it once it has completed.
+  if (before != nullptr) cudaEventDestroy(before);
+  if (after != nullptr) cudaEventDestroy(after);
+  return st;
+}
+#endif
+
+}  // namespace
+
+extern "C" {
+
+void es_options_set_device(es_options_t* o, const char* name) {
+  Guard(nullptr, [&] { o->device = name ? name : "none"; });
+}
+
+void es_options_set_hbm_cache_bytes(es_options_t* o, uint64_t bytes) {
+  o->prefetch.hbm_cache_bytes = bytes;
+}
+
+void es_options_set_prefetch_budget(es_options_t* o, uint64_t max_inflight_bytes,
+                                    uint32_t max_tickets, int block_when_full) {
+  o->prefetch.max_inflight_bytes = max_inflight_bytes;
+  o->prefetch.max_tickets = max_tickets;
+  o->prefetch.block_when_full = block_when_full != 0;
+}
+
+uint64_t es_table_prefetch(es_table_t* table, const uint64_t* ids, size_t n, char** errptr) {
+  uint64_t ticket = 0;
+  Guard(errptr, [&] {
+    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
+    auto p = GetPrefetcher(table);
+    if (!Check(p.status(), errptr)) return;
+    auto t = (*p)->Prefetch(ids, n);
+    if (Check(t.status(), errptr)) ticket = *t;
+  });
+  return ticket;
+}
+
+int es_ticket_wait(es_table_t* table, uint64_t ticket, char** errptr) {
+  int rc = -1;
+  Guard(errptr, [&] {
+    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
+    auto p = GetPrefetcher(table);
+    if (!Check(p.status(), errptr)) return;
+    if (Check((*p)->Wait(ticket), errptr)) rc = 0;
+  });
+  return rc;
+}
+
+int es_ticket_poll(es_table_t* table, uint64_t ticket, char** errptr) {
+  int rc = -1;
+  Guard(errptr, [&] {
+    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
+    auto p = GetPrefetcher(table);
+    if (!Check(p.status(), errptr)) return;
+    auto ready = (*p)->Poll(ticket);
+    if (Check(ready.status(), errptr)) rc = *ready ? 1 : 0;
+  });
+  return rc;
+}
+
+void es_ticket_gather(es_table_t* table, uint64_t ticket, void* out, size_t out_stride,
+                      es_out_type_t type, int out_on_device, void* cuda_stream, char** errptr) {
+  Guard(errptr, [&] {
+    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
+    if (!ValidOutType(type)) {
+      return SetError(errptr, "Invalid argument: unknown output type code " +
+                                  std::to_string(static_cast<int>(type)));
+    }
+    if (out_on_device && !table->device) {
+      return SetError(errptr,
+                      "Invalid argument: gather to device memory, but the table was opened "
+                      "without a device (es_options_set_device)");
+    }
+    if (cuda_stream != nullptr && (!table->device || table->device->emulated())) {
+      return SetError(errptr,
+                      "Invalid argument: a CUDA stream needs a CUDA device (the table's "
+                      "device is " +
+                          table->device_name + "); pass NULL");
+    }
+    if (cuda_stream != nullptr && !out_on_device) {
+      return SetError(errptr,
+                      "Invalid argument: a CUDA stream is only for gathers to device "
+                      "memory (out_on_device 1)");
+    }
+    auto p = GetPrefetcher(table);
+    if (!Check(p.status(), errptr)) return;
+    engram::gpu::GatherTarget target;
+    target.out = out;
+    target.out_stride = out_stride;
+    target.type = static_cast<engram::gpu::OutType>(type);
+    // The emulated device's "device memory" is what a C caller has: host memory.
+    target.on_device = out_on_device != 0 && !table->device->emulated();
+    if (cuda_stream == nullptr) {
+      Check((*p)->Gather(ticket, target), errptr);
+      return;
+    }
+#if defined(ENGRAM_HAVE_CUDA)
+    Check(GatherOnCallerStream(table, *p, ticket, target, cuda_stream), errptr);
+#else
+    SetError(errptr, "Not supported: this library was built without CUDA");
+#endif
+  });
+}
+
+void es_ticket_release(es_table_t* table, uint64_t ticket, char** errptr) {
+  Guard(errptr, [&] {
+    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
+    auto p = GetPrefetcher(table);
+    if (!Check(p.status(), errptr)) return;
+    Check((*p)->Release(ticket), errptr);
+  });
+}
+
+void es_ticket_cancel(es_table_t* table, uint64_t ticket, char** errptr) {
+  Guard(errptr, [&] {
+    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
+    auto p = GetPrefetcher(table);
+    if (!Check(p.status(), errptr)) return;
+    Check((*p)->Cancel(ticket), errptr);
+  });
+}
+
+char* es_table_prefetch_stats_json(const es_table_t* table, char** errptr) {
+  char* json = nullptr;
+  Guard(errptr, [&] {
+    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
+    const Prefetcher* p = table->prefetcher_ptr.load(std::memory_order_acquire);
+    const engram::gpu::PrefetchStats s = p ? p->stats() : engram::gpu::PrefetchStats{};
+    nlohmann::json j = {
+        {"device", table->device ? table->device->description() : std::string("none")},
+        {"active", p != nullptr},
+        {"tickets_issued", s.tickets_issued},
+        {"tickets_live", s.tickets_live},
+        {"tickets_failed", s.tickets_failed},
+        {"tickets_cancelled", s.tickets_cancelled},
+        {"rows_requested", s.rows_requested},
+        {"rows_unique", s.rows_unique},
+        {"hbm_hits", s.hbm_hits},
+        {"hbm_inserts", s.hbm_inserts},
+        {"rows_fetched", s.rows_fetched},
+        {"bytes_to_device", s.bytes_to_device},
+        {"inflight_bytes", s.inflight_bytes},
+        {"inflight_bytes_peak", s.inflight_bytes_peak},
+        {"blocked_prefetches", s.blocked_prefetches},
+        {"rejected_prefetches", s.rejected_prefetches},
+        {"hot_rows_pinned", s.hot_rows_pinned},
+        {"hot_rows_left", p ? p->hot_rows_left().size() : 0},
+        {"hbm",
+         {{"capacity_rows", s.hbm.capacity_rows},
+          {"rows", s.hbm.size_rows},
+          {"pinned_rows", s.hbm.pinned_rows},
+          {"inserts", s.hbm.inserts},
+          {"rejections", s.hbm.rejections},
+          {"evictions", s.hbm.evictions},
+          {"metadata_bytes", s.hbm.metadata_bytes}}}};
+    json = CopyString(j.dump(2));
+  });
+  return json;
+}
+
+}  // extern "C"
