@@ -33,7 +33,7 @@ extern "C" {
 int es_version_major(void) { return ES_VERSION_MAJOR; }
 int es_version_minor(void) { return ES_VERSION_MINOR; }
 int es_version_patch(void) { return ES_VERSION_PATCH; }
-const char* es_version_string(void) { return "0.1.0"; }
+const char* es_version_string(void) { return "0.2.0"; }
 uint32_t es_table_format_version(void) { return engram::kFormatVersion; }
 
 uint32_t es_dtype_row_bytes(es_dtype_t dtype, uint32_t dim) {

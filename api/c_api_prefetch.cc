@@ -9,6 +9,10 @@
 // gather runs on a stream of the store's (bridge_stream) tied to the caller's by two events:
 // the caller's work before the call -> the gather -> the caller's work after it. Nothing
 // blocks the host; Release waits for the gather as for any gather on a caller's stream.
+//
+// Gather plans take the caller's stream itself (Device::WrapStream: a view that neither owns
+// nor waits for it), so a launch enqueued while the caller captures that stream lands in the
+// caller's graph, and nothing else of the store's is drawn into the capture.
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -128,6 +132,27 @@ Status GatherOnCallerStream(es_table_t* t, Prefetcher* p, uint64_t ticket,
 }
 #endif
 
+// The prefetcher of a table with a CUDA device, which es_table_open made (plans need one).
+Result<Prefetcher*> PlanPrefetcher(es_table_t* t) {
+  if (!t->device) {
+    return Status::InvalidArgument(
+        "gather plans need a CUDA device; the table was opened without a device "
+        "(es_options_set_device)");
+  }
+  return t->prefetcher_ptr.load(std::memory_order_acquire);
+}
+
+// cuda_stream as a gpu::Stream: null stays null (the prefetcher's own stream); otherwise a
+// view of the caller's stream, which needs a CUDA device.
+Result<std::unique_ptr<engram::gpu::Stream>> CallerStream(es_table_t* t, void* cuda_stream) {
+  if (cuda_stream == nullptr) return std::unique_ptr<engram::gpu::Stream>();
+  if (!t->device || t->device->emulated()) {
+    return Status::InvalidArgument("a CUDA stream needs a CUDA device (the table's device is " +
+                                   t->device_name + "); pass NULL");
+  }
+  return t->device->WrapStream(cuda_stream);
+}
+
 }  // namespace
 
 extern "C" {
@@ -241,6 +266,67 @@ void es_ticket_cancel(es_table_t* table, uint64_t ticket, char** errptr) {
     auto p = GetPrefetcher(table);
     if (!Check(p.status(), errptr)) return;
     Check((*p)->Cancel(ticket), errptr);
+  });
+}
+
+uint64_t es_gather_plan_create(es_table_t* table, size_t max_rows, void* out, size_t out_stride,
+                               es_out_type_t type, char** errptr) {
+  uint64_t plan = 0;
+  Guard(errptr, [&] {
+    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
+    if (!ValidOutType(type)) {
+      return SetError(errptr, "Invalid argument: unknown output type code " +
+                                  std::to_string(static_cast<int>(type)));
+    }
+    auto p = PlanPrefetcher(table);
+    if (!Check(p.status(), errptr)) return;
+    if (table->device->emulated()) {
+      Check(Status::NotSupported("gather plans need a CUDA device; the emulated device's "
+                                 "kernels cannot write a caller's host memory"),
+            errptr);
+      return;
+    }
+    engram::gpu::GatherTarget target;
+    target.out = out;
+    target.out_stride = out_stride;
+    target.type = static_cast<engram::gpu::OutType>(type);
+    target.on_device = true;
+    auto id = (*p)->NewGatherPlan(max_rows, target);
+    if (Check(id.status(), errptr)) plan = *id;
+  });
+  return plan;
+}
+
+void es_gather_plan_bind(es_table_t* table, uint64_t plan, uint64_t ticket, void* cuda_stream,
+                         char** errptr) {
+  Guard(errptr, [&] {
+    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
+    auto p = PlanPrefetcher(table);
+    if (!Check(p.status(), errptr)) return;
+    auto stream = CallerStream(table, cuda_stream);
+    if (!Check(stream.status(), errptr)) return;
+    Check((*p)->BindGatherPlan(plan, ticket, stream->get()), errptr);
+  });
+}
+
+void es_gather_plan_launch(es_table_t* table, uint64_t plan, void* cuda_stream, char** errptr) {
+  Guard(errptr, [&] {
+    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
+    auto p = PlanPrefetcher(table);
+    if (!Check(p.status(), errptr)) return;
+    auto stream = CallerStream(table, cuda_stream);
+    if (!Check(stream.status(), errptr)) return;
+    Check((*p)->LaunchGatherPlan(plan, stream->get()), errptr);
+  });
+}
+
+void es_gather_plan_destroy(es_table_t* table, uint64_t plan, char** errptr) {
+  Guard(errptr, [&] {
+    if (plan == 0) return;
+    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
+    auto p = PlanPrefetcher(table);
+    if (!Check(p.status(), errptr)) return;
+    Check((*p)->FreeGatherPlan(plan), errptr);
   });
 }
 

@@ -33,12 +33,12 @@ extern "C" {
 
 /* ---- Version ---------------------------------------------------------------------------- */
 #define ES_VERSION_MAJOR 0
-#define ES_VERSION_MINOR 1
+#define ES_VERSION_MINOR 2
 #define ES_VERSION_PATCH 0
 ES_EXPORT int es_version_major(void);
 ES_EXPORT int es_version_minor(void);
 ES_EXPORT int es_version_patch(void);
-/* "0.1.0"; a static string, never freed. */
+/* "0.2.0"; a static string, never freed. */
 ES_EXPORT const char* es_version_string(void);
 /* Highest table format version this library reads and writes. */
 ES_EXPORT uint32_t es_table_format_version(void);
@@ -198,6 +198,43 @@ ES_EXPORT void es_ticket_gather(es_table_t* table, uint64_t ticket, void* out, s
 ES_EXPORT void es_ticket_release(es_table_t* table, uint64_t ticket, char** errptr);
 /* Stops the ticket's fetch as soon as it can and frees what it holds (returns once done). */
 ES_EXPORT void es_ticket_cancel(es_table_t* table, uint64_t ticket, char** errptr);
+
+/* Gather plans (docs/c-api.md, "Gather plans"): a gather a CUDA graph can capture. The
+ * arguments of es_ticket_gather's kernel differ for every ticket, so a graph that captured one
+ * cannot be replayed for the next. A plan owns stable device arrays (row pointers and a row
+ * count): es_gather_plan_bind fills them from a ticket, es_gather_plan_launch enqueues a kernel
+ * whose arguments are the same on every call. Capture the launch once (cudaStreamBeginCapture
+ * on the stream, es_gather_plan_launch, cudaStreamEndCapture) after a first bind; each step,
+ * bind the step's ticket and replay the graph. CUDA devices only.
+ * The caller keeps the bound ticket live until every launch or replay that reads it has run:
+ * es_ticket_release waits for the copies a bind enqueued on a stream, but cannot know about
+ * later launches on a stream or graph replays. Binding the next ticket on the stream the
+ * launches run on and then releasing the previous one is safe: that release also waits for
+ * the new bind, queued after the launches. A bind overwrites what earlier launches read, so
+ * enqueue it on their stream. */
+/* A plan for tickets of up to max_rows rows: row i of the bound ticket's request goes to
+ * out + i * out_stride as `type` (out: device memory of the table's CUDA device with room for
+ * max_rows rows; rows past the ticket's count are left untouched). Returns the plan (never 0),
+ * or 0 with an error: no device or the emulated device (its kernels cannot write a C
+ * caller's host memory), a bad type, stride or max_rows (0, or more than a ticket can hold). */
+ES_EXPORT uint64_t es_gather_plan_create(es_table_t* table, size_t max_rows, void* out,
+                                         size_t out_stride, es_out_type_t type, char** errptr);
+/* Waits for the ticket's rows, then enqueues on cuda_stream (a cudaStream_t of the table's
+ * device; NULL: the store's own stream, done before return) the copies that make the plan
+ * gather this ticket. Blocks the host: not to be captured. Errors (the plan keeps its earlier
+ * binding): a plan or ticket that is not live, the fetch's error, a ticket with more rows than
+ * max_rows (both named). */
+ES_EXPORT void es_gather_plan_bind(es_table_t* table, uint64_t plan, uint64_t ticket,
+                                   void* cuda_stream, char** errptr);
+/* Enqueues the plan's gather on cuda_stream (NULL: the store's own stream, and the call returns
+ * once the rows are written) with the same kernel arguments on every call. Checked at the call
+ * only: an error when the plan was never bound or its ticket has been released. */
+ES_EXPORT void es_gather_plan_launch(es_table_t* table, uint64_t plan, void* cuda_stream,
+                                     char** errptr);
+/* Frees the plan (0 is a no-op); a graph that captured its launch must not run afterwards.
+ * es_table_close frees the plans still live. */
+ES_EXPORT void es_gather_plan_destroy(es_table_t* table, uint64_t plan, char** errptr);
+
 /* The prefetcher's counters as JSON (device, tickets, rows, HBM tier); free with es_free. */
 ES_EXPORT char* es_table_prefetch_stats_json(const es_table_t* table, char** errptr);
 

@@ -1,5 +1,6 @@
-// Small helpers shared by the benchmark programs (store_bench, cache_bench): human output,
-// flag lists, a monotonic clock, and the machine description every JSON report starts with.
+// Small helpers shared by the benchmark programs (store_bench, cache_bench, prefetch_bench):
+// human output, flag lists, a monotonic clock, the machine description every JSON report
+// starts with, and the end of a run (JSON file, exit status).
 //
 // Thread safety: every function is safe to call from any thread; set g_out before starting
 // threads.
@@ -18,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "storage/status.h"
+
 namespace engram::bench {
 
 // Where Say() writes: stdout, or stderr when --json owns stdout.
@@ -31,6 +34,13 @@ inline void Say(const char* fmt, ...) {
   std::vfprintf(g_out, fmt, ap);
   va_end(ap);
   std::fflush(g_out);
+}
+
+// "1.23 GiB".
+inline std::string GiB(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
+  return buf;
 }
 
 // The non-empty items of a comma-separated list ("a,,b" -> {"a", "b"}).
@@ -77,6 +87,23 @@ inline nlohmann::json MachineJson() {
           {"kernel", std::string(u.release)},
           {"cpu", cpu},
           {"cpus", std::thread::hardware_concurrency()}};
+}
+
+// The end of a benchmark's Main: writes `doc` to `json_path` unless it is empty ("PROGRAM: cannot
+// write PATH" on stderr when that fails, which does not change the status), then returns 0 when
+// `s` is OK, else prints "PROGRAM: STATUS" on stderr and returns 1.
+inline int FinishRun(const char* program, const nlohmann::json& doc, const std::string& json_path,
+                     const Status& s) {
+  if (!json_path.empty()) {
+    std::ofstream out(json_path);
+    out << doc.dump(2) << "\n";
+    if (!out) std::fprintf(stderr, "%s: cannot write %s\n", program, json_path.c_str());
+  }
+  if (!s.ok()) {
+    std::fprintf(stderr, "%s: %s\n", program, s.ToString().c_str());
+    return 1;
+  }
+  return 0;
 }
 
 }  // namespace engram::bench

@@ -49,6 +49,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_flags.h"
 #include "bench/bench_util.h"
 #include "bench/locked_lru.h"
 #include "bench/workload.h"
@@ -92,33 +93,6 @@ constexpr char kUsage[] =
     "  [--workloads rowcache-touch,lru-mutex-touch,... (all)] [--spread] [--json]\n"
     "  [--json-out PATH]\n";
 
-Result<uint64_t> ParsePositiveU64(const std::string& name, const std::string& v) {
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
-  if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0 || x == 0) {
-    return Status::InvalidArgument("--" + name + ": '" + v + "' is not an integer > 0");
-  }
-  return static_cast<uint64_t>(x);
-}
-
-Result<uint32_t> ParsePositiveU32(const std::string& name, const std::string& v, uint32_t max) {
-  ENGRAM_ASSIGN_OR_RETURN(uint64_t x, ParsePositiveU64(name, v));
-  if (x > max) {
-    return Status::InvalidArgument("--" + name + ": '" + v + "' is above " + std::to_string(max));
-  }
-  return static_cast<uint32_t>(x);
-}
-
-Result<double> ParsePositiveDouble(const std::string& name, const std::string& v) {
-  char* end = nullptr;
-  const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !(x > 0) || !std::isfinite(x)) {
-    return Status::InvalidArgument("--" + name + ": '" + v + "' is not a number > 0");
-  }
-  return x;
-}
-
 Status SetFlag(Flags& f, const std::string& name, const std::string& v) {
   if (name == "rows") {
     ENGRAM_ASSIGN_OR_RETURN(f.rows, ParsePositiveU64(name, v));
@@ -128,16 +102,13 @@ Status SetFlag(Flags& f, const std::string& name, const std::string& v) {
   } else if (name == "seconds") {
     ENGRAM_ASSIGN_OR_RETURN(f.seconds, ParsePositiveDouble(name, v));
   } else if (name == "rounds") {
-    ENGRAM_ASSIGN_OR_RETURN(f.rounds, ParsePositiveU32(name, v, 100));
+    ENGRAM_ASSIGN_OR_RETURN(f.rounds, ParsePositiveU32AtMost(name, v, 100));
   } else if (name == "threads-list") {
-    f.threads.clear();
-    for (const std::string& t : SplitComma(v)) {
-      ENGRAM_ASSIGN_OR_RETURN(uint32_t n, ParsePositiveU32(name, t, 1024));
-      f.threads.push_back(n);
-    }
-    if (f.threads.empty()) return Status::InvalidArgument("--threads-list: empty list");
+    ENGRAM_ASSIGN_OR_RETURN(f.threads, ParseList<uint32_t>(name, v, [&](const std::string& t) {
+                              return ParsePositiveU32AtMost(name, t, 1024);
+                            }));
   } else if (name == "batch") {
-    ENGRAM_ASSIGN_OR_RETURN(f.batch, ParsePositiveU32(name, v, 1u << 20));
+    ENGRAM_ASSIGN_OR_RETURN(f.batch, ParsePositiveU32AtMost(name, v, 1u << 20));
   } else if (name == "trace-length") {
     ENGRAM_ASSIGN_OR_RETURN(f.trace_length, ParsePositiveU64(name, v));
   } else if (name == "seed") {
@@ -145,8 +116,7 @@ Status SetFlag(Flags& f, const std::string& name, const std::string& v) {
   } else if (name == "policies") {
     f.policies = SplitComma(v);
   } else if (name == "workloads") {
-    f.workloads = SplitComma(v);
-    if (f.workloads.empty()) return Status::InvalidArgument("--workloads: empty list");
+    ENGRAM_ASSIGN_OR_RETURN(f.workloads, ParseNonEmptyList(name, v));
   } else if (name == "json-out") {
     f.json_out = v;
   } else {
@@ -155,38 +125,15 @@ Status SetFlag(Flags& f, const std::string& name, const std::string& v) {
   return Status::OK();
 }
 
-// Accepts --name=value and --name value (and '_' for '-' in names); --json, --spread and --help
-// take no value.
+// Flags as bench_flags.h reads them: --name=value or --name value, '_' read as '-' in names;
+// --json and --spread take no value.
 Status ParseFlags(int argc, char** argv, Flags& f, bool& help) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      help = true;
-      return Status::OK();
-    }
-    if (arg == "--json") {
-      f.json = true;
-      continue;
-    }
-    if (arg == "--spread") {
-      f.spread = true;
-      continue;
-    }
-    if (arg.rfind("--", 0) != 0)
-      return Status::InvalidArgument("unexpected argument '" + arg + "'");
-    std::string name = arg.substr(2), value;
-    const size_t eq = name.find('=');
-    if (eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name.resize(eq);
-    } else {
-      if (i + 1 >= argc) return Status::InvalidArgument("--" + name + " needs a value");
-      value = argv[++i];
-    }
-    std::replace(name.begin(), name.end(), '_', '-');
-    ENGRAM_RETURN_IF_ERROR(SetFlag(f, name, value));
-  }
-  return Status::OK();
+  FlagLoopOptions options;
+  options.boolean_flags = {{"json", &f.json}, {"spread", &f.spread}};
+  options.underscore_is_dash = true;
+  return ParseFlagLoop(
+      argc, argv, options,
+      [&f](const std::string& name, const std::string& v) { return SetFlag(f, name, v); }, &help);
 }
 
 // ---------------------------------------------------------------------------------------------

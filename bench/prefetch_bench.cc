@@ -45,6 +45,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_flags.h"
+#include "bench/bench_table.h"
 #include "bench/bench_util.h"
 #include "bench/workload.h"
 #include "gpu_bridge/device.h"
@@ -59,10 +61,7 @@ namespace {
 using json = nlohmann::json;
 using gpu::TicketId;
 
-constexpr uint32_t kDim = 64;
-constexpr DType kDType = DType::kF32;  // 64 x f32 = 256-byte rows
-constexpr uint64_t kTableSeed = 1;
-constexpr uint32_t kRowBytes = kDim * 4;
+constexpr uint32_t kRowBytes = kBenchRowBytes;  // 64 x f32
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -107,44 +106,9 @@ constexpr char kUsage[] =
     "           [--trace zipf:0.99|uniform|PATH.npy] [--dram_cache_pct P]\n"
     "           [--cache_warmup_seconds S]\n";
 
-Result<uint64_t> ParseU64(const std::string& name, const std::string& v) {
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
-  if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0) {
-    return Status::InvalidArgument("--" + name + ": '" + v + "' is not a non-negative integer");
-  }
-  return static_cast<uint64_t>(x);
-}
-
-Result<uint32_t> ParsePositiveU32(const std::string& name, const std::string& v) {
-  ENGRAM_ASSIGN_OR_RETURN(uint64_t x, ParseU64(name, v));
-  if (x == 0 || x > 1u << 30) {
-    return Status::InvalidArgument("--" + name + ": '" + v + "' must be in [1, 2^30]");
-  }
-  return static_cast<uint32_t>(x);
-}
-
-Result<double> ParseDouble(const std::string& name, const std::string& v, bool allow_zero) {
-  char* end = nullptr;
-  const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !std::isfinite(x) || x < 0 || (!allow_zero && x == 0)) {
-    return Status::InvalidArgument("--" + name + ": '" + v + "' is not a number " +
-                                   (allow_zero ? ">= 0" : "> 0"));
-  }
-  return x;
-}
-
 Status SetFlag(Flags& f, const std::string& name, const std::string& v) {
   if (name == "workloads") {
-    f.workloads = SplitComma(v);
-    if (f.workloads.empty()) return Status::InvalidArgument("--workloads: empty list");
-    for (const std::string& w : f.workloads) {
-      if (w != "overlap" && w != "decode") {
-        return Status::InvalidArgument("--workloads: unknown workload '" + w +
-                                       "' (known: overlap, decode)");
-      }
-    }
+    ENGRAM_ASSIGN_OR_RETURN(f.workloads, ParseWorkloadList(name, v, {"overlap", "decode"}));
   } else if (name == "dir") {
     f.dir = v;
   } else if (name == "json") {
@@ -181,22 +145,17 @@ Status SetFlag(Flags& f, const std::string& name, const std::string& v) {
     ENGRAM_ASSIGN_OR_RETURN(f.rounds, ParsePositiveU32(name, v));
     if (f.rounds > 100) return Status::InvalidArgument("--rounds: at most 100");
   } else if (name == "ratios") {
-    f.ratios.clear();
-    for (const std::string& r : SplitComma(v)) {
-      ENGRAM_ASSIGN_OR_RETURN(double x, ParseDouble(name, r, /*allow_zero=*/true));
-      f.ratios.push_back(x);
-    }
-    if (f.ratios.empty()) return Status::InvalidArgument("--ratios: empty list");
+    ENGRAM_ASSIGN_OR_RETURN(f.ratios, ParseList<double>(name, v, [&](const std::string& r) {
+                              return ParseDouble(name, r, /*allow_zero=*/true);
+                            }));
   } else if (name == "overlap_trace" || name == "trace") {
     ENGRAM_RETURN_IF_ERROR(ParseTraceSpec(v).status().WithContext("--" + name));
     (name == "trace" ? f.trace : f.overlap_trace) = v;
   } else if (name == "decode_tokens") {
-    f.decode_tokens.clear();
-    for (const std::string& t : SplitComma(v)) {
-      ENGRAM_ASSIGN_OR_RETURN(uint32_t n, ParsePositiveU32(name, t));
-      f.decode_tokens.push_back(n);
-    }
-    if (f.decode_tokens.empty()) return Status::InvalidArgument("--decode_tokens: empty list");
+    ENGRAM_ASSIGN_OR_RETURN(f.decode_tokens,
+                            ParseList<uint32_t>(name, v, [&](const std::string& t) {
+                              return ParsePositiveU32(name, t);
+                            }));
   } else if (name == "decode_steps") {
     ENGRAM_ASSIGN_OR_RETURN(f.decode_steps, ParsePositiveU32(name, v));
   } else if (name == "layer_compute_ms") {
@@ -212,29 +171,11 @@ Status SetFlag(Flags& f, const std::string& name, const std::string& v) {
   return Status::OK();
 }
 
-// Accepts --name=value and --name value; --help takes no value.
+// Flags as bench_flags.h reads them: --name=value or --name value, names as written.
 Status ParseFlags(int argc, char** argv, Flags& f, bool& help) {
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      help = true;
-      return Status::OK();
-    }
-    if (arg.rfind("--", 0) != 0) {
-      return Status::InvalidArgument("unexpected argument '" + arg + "'");
-    }
-    std::string name = arg.substr(2), value;
-    const size_t eq = name.find('=');
-    if (eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name.resize(eq);
-    } else {
-      if (i + 1 >= argc) return Status::InvalidArgument("--" + name + " needs a value");
-      value = argv[++i];
-    }
-    ENGRAM_RETURN_IF_ERROR(SetFlag(f, name, value));
-  }
-  return Status::OK();
+  return ParseFlagLoop(
+      argc, argv, FlagLoopOptions{},
+      [&f](const std::string& name, const std::string& v) { return SetFlag(f, name, v); }, &help);
 }
 
 json FlagsJson(const Flags& f) {
@@ -305,54 +246,7 @@ json SummaryJson(const Summary& s) {
 // ---------------------------------------------------------------------------------------------
 // Tables, traces, devices
 
-std::string TablePath(const Flags& f) {
-  return JoinPath(f.dir, "f32x64-" + std::to_string(f.rows));
-}
-
-// Reuses the table at `path` when its MANIFEST says (rows, 64, f32) and the data file has the
-// right size; otherwise (re)builds it with random rows (store_bench's tables, same seed).
-Status EnsureTable(const std::string& path, uint64_t rows) {
-  Env* env = Env::Default();
-  bool exists = false;
-  if (Result<Manifest> m = ReadManifest(env, path); m.ok()) {
-    exists = true;
-    const TableLayout& l = m->layout;
-    Result<uint64_t> size = env->FileSize(JoinPath(path, kDataFileName));
-    if (l.rows == rows && l.dim == kDim && l.dtype == kDType && size.ok() &&
-        *size == l.data_bytes()) {
-      Say("table %s: reusing (%" PRIu64 " rows x %u B)\n", path.c_str(), rows, l.row_bytes);
-      return Status::OK();
-    }
-    Say("table %s: wrong shape or size, rebuilding\n", path.c_str());
-  } else {
-    exists = env->FileExists(path);
-  }
-  CreationInfo info;
-  info.fill = "random";
-  info.seed = kTableSeed;
-  info.created_unix_seconds = static_cast<uint64_t>(std::time(nullptr));
-  info.tool_version = "prefetch_bench";
-  const double t0 = NowSeconds();
-  int last_decile = -1;
-  auto progress = [&](uint64_t done, uint64_t total) {
-    const int decile = static_cast<int>(10 * done / total);
-    if (decile == last_decile) return;
-    last_decile = decile;
-    std::fprintf(stderr, "creating %s: %3d%%\n", path.c_str(), 10 * decile);
-  };
-  Status s = BuildTable(
-      env, path, rows, kDim, kDType, info, /*replace=*/exists,
-      [](uint64_t id, uint8_t* out) { RandomRow(kDType, kDim, kTableSeed, id, out); }, progress);
-  if (!s.ok()) return s.WithContext("creating table " + path);
-  // The builder writes through the page cache; drop it so resident and NVMe runs start cold.
-  if (const int fd = ::open(JoinPath(path, kDataFileName).c_str(), O_RDONLY | O_CLOEXEC); fd >= 0) {
-    ::fdatasync(fd);
-    ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-    ::close(fd);
-  }
-  Say("table %s: created in %.1f s\n", path.c_str(), NowSeconds() - t0);
-  return Status::OK();
-}
+std::string TablePath(const Flags& f) { return BenchTablePath(f.dir, f.rows); }
 
 Result<std::unique_ptr<Table>> OpenTable(const std::string& path, DramMode mode,
                                          uint64_t cache_bytes, const Flags& f) {
@@ -862,7 +756,7 @@ Status Run(const Flags& f, json& doc) {
   Env* env = Env::Default();
   if (!env->FileExists(f.dir)) ENGRAM_RETURN_IF_ERROR(env->CreateDir(f.dir));
   ENGRAM_ASSIGN_OR_RETURN(std::unique_ptr<gpu::Device> device, gpu::OpenDevice(f.device));
-  ENGRAM_RETURN_IF_ERROR(EnsureTable(TablePath(f), f.rows));
+  ENGRAM_RETURN_IF_ERROR(EnsureBenchTable(TablePath(f), f.rows, "prefetch_bench"));
   if (device) doc["device"] = device->description();
   if (Wants(f, "overlap")) {
     json out;
@@ -896,16 +790,7 @@ int Main(int argc, char** argv) {
   const Status s = Run(f, doc);
   doc["ok"] = s.ok();
   if (!s.ok()) doc["error"] = s.ToString();
-  if (!f.json_path.empty()) {
-    std::ofstream out(f.json_path);
-    out << doc.dump(2) << "\n";
-    if (!out) std::fprintf(stderr, "prefetch_bench: cannot write %s\n", f.json_path.c_str());
-  }
-  if (!s.ok()) {
-    std::fprintf(stderr, "prefetch_bench: %s\n", s.ToString().c_str());
-    return 1;
-  }
-  return 0;
+  return FinishRun("prefetch_bench", doc, f.json_path, s);
 }
 
 }  // namespace

@@ -16,37 +16,20 @@
 # Environment: ENGRAM_BENCH_DIR (/var/tmp/engram-bench), ENGRAM_BUILD_DIR (<repo>/build-release),
 #              ROWS (4194304), STEPS (60: overlap steps per r and table), DECODE_STEPS (50),
 #              CACHE_WARMUP (10: seconds of DRAM cache warm-up), TRACE (see above).
+# shellcheck disable=SC2317  # main and its helpers run through bench_logged
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DIR=${ENGRAM_BENCH_DIR:-/var/tmp/engram-bench}
-BUILD=${ENGRAM_BUILD_DIR:-$ROOT/build-release}
-RESULTS=$DIR/results
-STAMP=$(date +%Y%m%d-%H%M%S)
-LOG=$RESULTS/prefetch_bench-$STAMP.txt
-JSON=$RESULTS/prefetch_bench-$STAMP.json
+# shellcheck source=bench/bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
+bench_init prefetch_bench
 ROWS=${ROWS:-4194304}
 STEPS=${STEPS:-60}
 DECODE_STEPS=${DECODE_STEPS:-50}
 CACHE_WARMUP=${CACHE_WARMUP:-10}
 
-build() {
-  if [[ ! -f $BUILD/build.ninja ]]; then
-    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DENGRAM_BUILD_TESTS=OFF \
-      || return 1
-  fi
-  if ! cmake --build "$BUILD" -j2 --target prefetch_bench; then
-    if [[ -x $BUILD/bench/prefetch_bench ]]; then
-      echo "run_prefetch_bench: build failed; using the existing $BUILD/bench/prefetch_bench" >&2
-    else
-      return 1
-    fi
-  fi
-}
-
 main() {
   echo "run_prefetch_bench: $(date -Is), results in $LOG"
-  build || { echo "run_prefetch_bench: cannot build prefetch_bench" >&2; return 1; }
+  bench_build prefetch_bench || return 1
   local trace=${TRACE:-}
   if [[ -z $trace ]]; then
     if [[ -f $DIR/traces/real.npy ]]; then trace=$DIR/traces/real.npy; else trace=zipf:0.99; fi
@@ -57,9 +40,8 @@ main() {
   local rc=$?
   echo
   echo "results: $LOG, $JSON"
-  return $rc
+  return "$rc"
 }
 
-mkdir -p "$RESULTS"
-main "$@" 2>&1 | tee "$LOG"
-exit "${PIPESTATUS[0]}"
+bench_logged main "$@"
+exit $?

@@ -11,38 +11,21 @@
 #   bench/run_store_bench.sh [extra store_bench flags, e.g. --nvme_seconds 4]
 # Environment: ENGRAM_BENCH_DIR (/var/tmp/engram-bench), ENGRAM_BUILD_DIR (<repo>/build-release),
 #              ENGRAM_SKIP_FIO=1 to skip fio.
+# shellcheck disable=SC2317  # main and its helpers run through bench_logged
 set -uo pipefail
 
-ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DIR=${ENGRAM_BENCH_DIR:-/var/tmp/engram-bench}
-BUILD=${ENGRAM_BUILD_DIR:-$ROOT/build-release}
-RESULTS=$DIR/results
-STAMP=$(date +%Y%m%d-%H%M%S)
-LOG=$RESULTS/store_bench-$STAMP.txt
-JSON=$RESULTS/store_bench-$STAMP.json
+# shellcheck source=bench/bench_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/bench_lib.sh"
+bench_init store_bench
 QD=32
 FIO_SECONDS=8
-
-build() {
-  if [[ ! -f $BUILD/build.ninja ]]; then
-    cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release -DENGRAM_BUILD_TESTS=OFF \
-      || return 1
-  fi
-  if ! cmake --build "$BUILD" -j2 --target store_bench; then
-    if [[ -x $BUILD/bench/store_bench ]]; then
-      echo "run_store_bench: build failed; using the existing $BUILD/bench/store_bench" >&2
-    else
-      return 1
-    fi
-  fi
-}
 
 # fio's random-read IOPS and completion-latency percentiles on FILE with NUMJOBS jobs.
 run_fio() {
   local file=$1 numjobs=$2 out
   out=$(fio --name=rand --filename="$file" --readonly --rw=randread --bs=4k --direct=1 \
-    --ioengine=io_uring --iodepth=$QD --numjobs="$numjobs" --runtime=$FIO_SECONDS --time_based \
-    --group_reporting --output-format=json) || { echo "fio failed" >&2; return 1; }
+    --ioengine=io_uring --iodepth="$QD" --numjobs="$numjobs" --runtime="$FIO_SECONDS" \
+    --time_based --group_reporting --output-format=json) || { echo "fio failed" >&2; return 1; }
   jq -r '.jobs[0].read | "\(.iops|floor) \(.clat_ns.percentile["50.000000"]/1000|floor) \(.clat_ns.percentile["99.000000"]/1000|floor)"' <<<"$out"
 }
 
@@ -82,16 +65,15 @@ fio_section() {
 
 main() {
   echo "run_store_bench: $(date -Is), results in $LOG"
-  build || { echo "run_store_bench: cannot build store_bench" >&2; return 1; }
+  bench_build store_bench || return 1
   local rc=0
   "$BUILD/bench/store_bench" --dir "$DIR" \
     --workloads resident_rss,resident_gather,nvme_random --json_out "$JSON" "$@" || rc=$?
   fio_section
   echo
   echo "results: $LOG, $JSON"
-  return $rc
+  return "$rc"
 }
 
-mkdir -p "$RESULTS"
-main "$@" 2>&1 | tee "$LOG"
-exit "${PIPESTATUS[0]}"
+bench_logged main "$@"
+exit $?

@@ -41,6 +41,8 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bench_flags.h"
+#include "bench/bench_table.h"
 #include "bench/bench_util.h"
 #include "bench/workload.h"
 #include "storage/table.h"
@@ -50,11 +52,6 @@ namespace engram::bench {
 namespace {
 
 using json = nlohmann::json;
-
-constexpr uint32_t kDim = 64;
-constexpr DType kDType = DType::kF32;  // 64 x f32 = 256-byte rows
-constexpr uint64_t kTableSeed = 1;
-constexpr uint32_t kRowBytes = kDim * 4;
 
 // ---------------------------------------------------------------------------------------------
 // Flags
@@ -87,44 +84,11 @@ constexpr char kUsage[] =
     "  [--gather_seconds S] [--nvme_batch B] [--queue_depth QD] [--nvme_threads 1,2]\n"
     "  [--nvme_seconds S] [--rounds R]\n";
 
-Result<uint64_t> ParseU64(const std::string& name, const std::string& v) {
-  char* end = nullptr;
-  errno = 0;
-  const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
-  if (v.empty() || v[0] == '-' || *end != '\0' || errno != 0) {
-    return Status::InvalidArgument("--" + name + ": '" + v + "' is not a non-negative integer");
-  }
-  return static_cast<uint64_t>(x);
-}
-
-Result<double> ParsePositiveDouble(const std::string& name, const std::string& v) {
-  char* end = nullptr;
-  const double x = std::strtod(v.c_str(), &end);
-  if (v.empty() || *end != '\0' || !(x > 0)) {
-    return Status::InvalidArgument("--" + name + ": '" + v + "' is not a number > 0");
-  }
-  return x;
-}
-
-Result<uint32_t> ParsePositiveU32(const std::string& name, const std::string& v) {
-  ENGRAM_ASSIGN_OR_RETURN(uint64_t x, ParseU64(name, v));
-  if (x == 0 || x > 1u << 30) {
-    return Status::InvalidArgument("--" + name + ": '" + v + "' must be in [1, 2^30]");
-  }
-  return static_cast<uint32_t>(x);
-}
-
 Status SetFlag(Flags& f, const std::string& name, const std::string& v) {
-  static const std::vector<std::string> kKnown = {"resident_rss", "resident_gather", "nvme_random"};
   if (name == "workloads") {
-    f.workloads = SplitComma(v);
-    if (f.workloads.empty()) return Status::InvalidArgument("--workloads: empty list");
-    for (const std::string& w : f.workloads) {
-      if (std::find(kKnown.begin(), kKnown.end(), w) == kKnown.end()) {
-        return Status::InvalidArgument("--workloads: unknown workload '" + w +
-                                       "' (known: resident_rss, resident_gather, nvme_random)");
-      }
-    }
+    ENGRAM_ASSIGN_OR_RETURN(
+        f.workloads,
+        ParseWorkloadList(name, v, {"resident_rss", "resident_gather", "nvme_random"}));
   } else if (name == "dir") {
     f.dir = v;
   } else if (name == "json_out") {
@@ -155,12 +119,9 @@ Status SetFlag(Flags& f, const std::string& name, const std::string& v) {
     ENGRAM_ASSIGN_OR_RETURN(f.queue_depth, ParsePositiveU32(name, v));
     if (f.queue_depth > 4096) return Status::InvalidArgument("--queue_depth: at most 4096");
   } else if (name == "nvme_threads") {
-    f.nvme_threads.clear();
-    for (const std::string& t : SplitComma(v)) {
-      ENGRAM_ASSIGN_OR_RETURN(uint32_t n, ParsePositiveU32(name, t));
-      f.nvme_threads.push_back(n);
-    }
-    if (f.nvme_threads.empty()) return Status::InvalidArgument("--nvme_threads: empty list");
+    ENGRAM_ASSIGN_OR_RETURN(f.nvme_threads, ParseList<uint32_t>(name, v, [&](const std::string& t) {
+                              return ParsePositiveU32(name, t);
+                            }));
   } else if (name == "rounds") {
     ENGRAM_ASSIGN_OR_RETURN(f.rounds, ParsePositiveU32(name, v));
     if (f.rounds > 100) return Status::InvalidArgument("--rounds: at most 100");
@@ -172,42 +133,18 @@ Status SetFlag(Flags& f, const std::string& name, const std::string& v) {
   return Status::OK();
 }
 
-// Accepts --name=value and --name value; --json and --help take no value.
+// Flags as bench_flags.h reads them: --name=value or --name value, names as written; --json
+// takes no value.
 Status ParseFlags(int argc, char** argv, Flags& f, bool& help) {
-  for (int i = 1; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (arg == "--help" || arg == "-h") {
-      help = true;
-      return Status::OK();
-    }
-    if (arg == "--json") {
-      f.json = true;
-      continue;
-    }
-    if (arg.rfind("--", 0) != 0)
-      return Status::InvalidArgument("unexpected argument '" + arg + "'");
-    std::string name = arg.substr(2), value;
-    const size_t eq = name.find('=');
-    if (eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name.resize(eq);
-    } else {
-      if (i + 1 >= argc) return Status::InvalidArgument("--" + name + " needs a value");
-      value = argv[++i];
-    }
-    ENGRAM_RETURN_IF_ERROR(SetFlag(f, name, value));
-  }
-  return Status::OK();
+  FlagLoopOptions options;
+  options.boolean_flags = {{"json", &f.json}};
+  return ParseFlagLoop(
+      argc, argv, options,
+      [&f](const std::string& name, const std::string& v) { return SetFlag(f, name, v); }, &help);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Output helpers
-
-std::string GiB(double bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.2f GiB", bytes / (1024.0 * 1024 * 1024));
-  return buf;
-}
 
 // A "Key:   123 kB" field of a /proc file, in bytes; -1 when absent.
 int64_t ProcKb(const char* file, const char* key) {
@@ -231,73 +168,6 @@ json StoreMachineJson() {
   machine["thp_enabled"] = ReadFirstLine("/sys/kernel/mm/transparent_hugepage/enabled");
   machine["thp_defrag"] = ReadFirstLine("/sys/kernel/mm/transparent_hugepage/defrag");
   return machine;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tables
-
-std::string TablePath(const Flags& f, uint64_t rows) {
-  return JoinPath(f.dir, "f32x64-" + std::to_string(rows));
-}
-
-// Drops the page cache of a file (it is written buffered by the builder), so 16+ GiB of
-// cached table data do not crowd the memory the resident workloads measure. Best effort.
-void DropPageCache(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  ::fdatasync(fd);
-  ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
-  ::close(fd);
-}
-
-// Reuses the table at `path` when its MANIFEST says (rows, 64, f32) and the data file has the
-// right size; otherwise (re)builds it with random rows, showing progress on stderr.
-Status EnsureTable(const std::string& path, uint64_t rows) {
-  Env* env = Env::Default();
-  bool exists = false;
-  if (Result<Manifest> m = ReadManifest(env, path); m.ok()) {
-    exists = true;
-    const TableLayout& l = m->layout;
-    Result<uint64_t> size = env->FileSize(JoinPath(path, kDataFileName));
-    if (l.rows == rows && l.dim == kDim && l.dtype == kDType && size.ok() &&
-        *size == l.data_bytes()) {
-      Say("table %s: reusing (%" PRIu64 " rows x %u B, %s)\n", path.c_str(), rows, l.row_bytes,
-          GiB(l.data_bytes()).c_str());
-      return Status::OK();
-    }
-    Say("table %s: wrong shape or size, rebuilding\n", path.c_str());
-  } else {
-    exists = env->FileExists(path);
-  }
-  CreationInfo info;
-  info.fill = "random";
-  info.seed = kTableSeed;
-  info.created_unix_seconds = static_cast<uint64_t>(std::time(nullptr));
-  info.tool_version = "store_bench";
-  const double t0 = NowSeconds();
-  // A line redrawn twice a second on a terminal; a line per 10 % in logs.
-  const bool tty = ::isatty(STDERR_FILENO) != 0;
-  double last = 0;
-  int last_decile = -1;
-  auto progress = [&](uint64_t done, uint64_t total) {
-    const double now = NowSeconds();
-    const int decile = static_cast<int>(10 * done / total);
-    if (tty ? (now - last < 0.5 && done != total) : decile == last_decile) return;
-    last = now;
-    last_decile = decile;
-    std::fprintf(stderr, "%screating %s: %3.0f%% (%s, %.0f MB/s)%s", tty ? "\r" : "", path.c_str(),
-                 100.0 * done / total, GiB(double(done) * kRowBytes).c_str(),
-                 done * double(kRowBytes) / 1e6 / std::max(now - t0, 1e-9), tty ? "   " : "\n");
-    std::fflush(stderr);
-  };
-  Status s = BuildTable(
-      env, path, rows, kDim, kDType, info, /*replace=*/exists,
-      [](uint64_t id, uint8_t* out) { RandomRow(kDType, kDim, kTableSeed, id, out); }, progress);
-  if (tty) std::fprintf(stderr, "\n");
-  if (!s.ok()) return s.WithContext("creating table " + path);
-  Say("table %s: created in %.1f s\n", path.c_str(), NowSeconds() - t0);
-  DropPageCache(JoinPath(path, kDataFileName));
-  return Status::OK();
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -759,10 +629,12 @@ Status Run(const Flags& f, Report& rep) {
   if (!env->FileExists(f.dir)) ENGRAM_RETURN_IF_ERROR(env->CreateDir(f.dir));
   const bool resident = Wants(f, "resident_rss") || Wants(f, "resident_gather");
   const bool nvme = Wants(f, "nvme_random");
-  const std::string resident_path = TablePath(f, f.resident_rows);
-  const std::string nvme_path = TablePath(f, f.nvme_rows);
-  if (resident) ENGRAM_RETURN_IF_ERROR(EnsureTable(resident_path, f.resident_rows));
-  if (nvme) ENGRAM_RETURN_IF_ERROR(EnsureTable(nvme_path, f.nvme_rows));
+  const std::string resident_path = BenchTablePath(f.dir, f.resident_rows);
+  const std::string nvme_path = BenchTablePath(f.dir, f.nvme_rows);
+  if (resident) {
+    ENGRAM_RETURN_IF_ERROR(EnsureBenchTable(resident_path, f.resident_rows, "store_bench"));
+  }
+  if (nvme) ENGRAM_RETURN_IF_ERROR(EnsureBenchTable(nvme_path, f.nvme_rows, "store_bench"));
   if (resident) {
     std::unique_ptr<Table> table;
     if (Wants(f, "resident_rss")) {
@@ -819,16 +691,7 @@ int Main(int argc, char** argv) {
               {"ok", s.ok()}};
   if (!s.ok()) doc["error"] = s.ToString();
   if (f.json) std::printf("%s\n", doc.dump(2).c_str());
-  if (!f.json_out.empty()) {
-    std::ofstream out(f.json_out);
-    out << doc.dump(2) << "\n";
-    if (!out) std::fprintf(stderr, "store_bench: cannot write %s\n", f.json_out.c_str());
-  }
-  if (!s.ok()) {
-    std::fprintf(stderr, "store_bench: %s\n", s.ToString().c_str());
-    return 1;
-  }
-  return 0;
+  return FinishRun("store_bench", doc, f.json_out, s);
 }
 
 }  // namespace

@@ -30,13 +30,14 @@ PolicyTuner::~PolicyTuner() = default;
 void PolicyTuner::Record(uint64_t hash) {
   std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
   if (!lock.owns_lock()) return;
-  // The shadows key rows by the real row's hash: distinct rows, distinct keys (up to XXH3
-  // collisions, which a sample tolerates).
+  // The shadows key rows by 63 bits of the real row's hash (RowCache ids are below 2^63):
+  // distinct rows, distinct keys up to hash collisions, which a sample tolerates.
+  const uint64_t key = hash >> 1;
   for (size_t c = 0; c < shadows_.size(); ++c) {
-    if (shadows_[c]->Touch(hash)) {
+    if (shadows_[c]->Touch(key)) {
       ++window_hits_[c];
     } else {
-      shadows_[c]->Insert(hash, nullptr);
+      shadows_[c]->Insert(key, nullptr);
     }
   }
   if (++window_fill_ >= options_.window_samples) Decide();

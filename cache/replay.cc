@@ -21,6 +21,7 @@
 #include "cache/cache_policy.h"
 #include "cache/flat_id_map.h"
 #include "cache/row_cache.h"
+#include "cache/row_index.h"
 
 namespace engram::cache {
 namespace {
@@ -219,6 +220,13 @@ ReplayResult ReplayOpt(std::span<const uint64_t> trace, const ReplayOptions& opt
 Result<ReplayResult> Replay(std::span<const uint64_t> trace, const ReplayOptions& options) {
   if (options.cache_rows == 0) {
     return Status::InvalidArgument("replay: the cache must hold at least one row");
+  }
+  for (size_t i = 0; i < trace.size(); ++i) {
+    if (trace[i] >= RowIndex::kPending) {
+      return Status::InvalidArgument("replay: trace id " + std::to_string(trace[i]) +
+                                     " at position " + std::to_string(i) +
+                                     " is not a row id (row ids are below 2^63)");
+    }
   }
   if (options.policy == kOpt) return ReplayOpt(trace, options);
   return ReplayPolicy(trace, options);

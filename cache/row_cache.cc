@@ -91,6 +91,7 @@ class RowCache::Shard {
 
   // Pins the slot of `id` and records the hit. Lock-free.
   bool TryPin(uint64_t id, uint64_t hash, uint32_t* slot) {
+    if (id >= RowIndex::kPending) return false;
     const uint32_t s = index_.Find(id, hash);
     if (s == RowIndex::kNotFound) return false;
     std::atomic<uint16_t>& pin = pins_[s];
@@ -109,14 +110,14 @@ class RowCache::Shard {
     return true;
   }
 
-  // A hit without a pin: no atomic read-modify-write, so a hot row's cache lines stay shared
-  // between the cores that read it. If the slot is refilled between the id check and
-  // OnHit, the new row gets the hit's count: harmless to a policy, and rare.
+  // A hit without a pin: the index probe and the id (a row being inserted is stored pending,
+  // so Find skips it), no pin word and no atomic read-modify-write, so a hot row's cache lines
+  // stay shared between the cores that read it. If the slot is evicted and refilled between
+  // the id check and OnHit, the new row gets the hit's count: harmless to a policy, and rare.
   bool TryTouch(uint64_t id, uint64_t hash) {
+    if (id >= RowIndex::kPending) return false;
     const uint32_t s = index_.Find(id, hash);
     if (s == RowIndex::kNotFound) return false;
-    if ((pins_[s].load(std::memory_order_acquire) & kBusy) != 0) return false;
-    if (ids_[s].load(std::memory_order_relaxed) != id) return false;
     policy_->OnHit(s, hash);
     return true;
   }
@@ -131,24 +132,27 @@ class RowCache::Shard {
     index_.PrefetchEntry(hash);
     policy_->Prefetch(hash);
   }
-  void PrefetchSlot(uint64_t hash) const {
+  // Prefetches the id (and, for a pin, the pin word) of the slot the probe for `hash` meets
+  // first.
+  void PrefetchSlot(uint64_t hash, bool pin) const {
     const uint32_t s = index_.FirstSlot(hash);
     if (s == RowIndex::kNotFound) return;
     __builtin_prefetch(&ids_[s]);
-    __builtin_prefetch(&pins_[s]);
+    if (pin) __builtin_prefetch(&pins_[s]);
   }
 
   InsertOutcome BeginInsert(uint64_t id, uint64_t hash, InsertSlot* out) {
+    if (id >= RowIndex::kPending) return InsertOutcome::kRejected;  // not a row id
     std::lock_guard<std::mutex> lock(mu_);
-    if (index_.Find(id, hash) != RowIndex::kNotFound) return InsertOutcome::kPresent;
+    if (index_.FindAny(id, hash) != RowIndex::kNotFound) return InsertOutcome::kPresent;
     const Placement p = policy_->OnMiss(hash, view_);
     if (p.kind == Placement::kReject || !Claim(p)) {
       ++rejections_;
       return InsertOutcome::kRejected;
     }
     const uint32_t s = p.slot;
-    ids_[s].store(id, std::memory_order_relaxed);
-    index_.Insert(hash, s);  // from now on BeginInsert(id) answers kPresent; readers see BUSY
+    ids_[s].store(id | RowIndex::kPending, std::memory_order_relaxed);
+    index_.Insert(hash, s);  // from now on BeginInsert(id) answers kPresent; readers miss it
     out->data = rows_ ? rows_.get() + uint64_t{s} * row_bytes_ : nullptr;
     out->slot = base_ + s;
     out->id = id;
@@ -168,6 +172,8 @@ class RowCache::Shard {
     ++inserts_;
     ++size_;
     if (pin_forever) ++pinned_;
+    // The id without kPending: Find matches it from now on (a Touch may count a hit at once).
+    ids_[slot].store(id, std::memory_order_relaxed);
     // Release: publishes the row bytes to the readers whose pin reads this value.
     pins_[slot].store(pin_forever ? 1 : 0, std::memory_order_release);
   }
@@ -200,7 +206,7 @@ class RowCache::Shard {
       return shard_->pins_[slot].load(std::memory_order_relaxed) != 0;
     }
     uint64_t hash(uint32_t slot) const override {
-      return HashRowId(shard_->ids_[slot].load(std::memory_order_relaxed));
+      return HashRowId(shard_->ids_[slot].load(std::memory_order_relaxed) & ~RowIndex::kPending);
     }
 
    private:
@@ -319,11 +325,11 @@ bool RowCache::Pin(uint64_t id, PinnedRow* row) {
 namespace {
 
 // Calls visit(i, shard, hash) for i in [0, n), running two prefetch stages ahead: at distance
-// kAhead the hash is computed and its index line (and the policy's state, e.g. its sketch
-// counters) prefetched; at kAhead / 2 the slot in the
-// (by then loaded) first index entry has its id and pin word prefetched.
+// kAhead the hash is computed and its index line (and the policy's state, if it asks) prefetched;
+// at kAhead / 2 the slot in the (by then loaded) first index entry has its id prefetched, and
+// its pin word when `pin`.
 template <typename ShardFn, typename VisitFn>
-void BatchLookup(const uint64_t* ids, size_t n, ShardFn shard_for, VisitFn visit) {
+void BatchLookup(const uint64_t* ids, size_t n, bool pin, ShardFn shard_for, VisitFn visit) {
   constexpr size_t kAhead = 12;
   constexpr size_t kRing = 32;  // > kAhead, a power of two
   uint64_t hashes[kRing] = {};
@@ -339,7 +345,7 @@ void BatchLookup(const uint64_t* ids, size_t n, ShardFn shard_for, VisitFn visit
     }
     if (i + kAhead / 2 < n) {
       const uint64_t h = hashes[(i + kAhead / 2) % kRing];
-      shard_for(h).PrefetchSlot(h);
+      shard_for(h).PrefetchSlot(h, pin);
     }
     const uint64_t hash = hashes[i % kRing];
     visit(i, shard_for(hash), hash);
@@ -351,7 +357,7 @@ void BatchLookup(const uint64_t* ids, size_t n, ShardFn shard_for, VisitFn visit
 size_t RowCache::PinBatch(const uint64_t* ids, size_t n, PinnedRow* rows, uint8_t* hit) {
   size_t hits = 0;
   BatchLookup(
-      ids, n, [this](uint64_t hash) -> Shard& { return ShardFor(hash); },
+      ids, n, /*pin=*/true, [this](uint64_t hash) -> Shard& { return ShardFor(hash); },
       [&](size_t i, Shard& shard, uint64_t hash) {
         uint32_t s;
         hit[i] = shard.TryPin(ids[i], hash, &s) ? 1 : 0;
@@ -387,7 +393,7 @@ bool RowCache::Touch(uint64_t id) {
 size_t RowCache::TouchBatch(const uint64_t* ids, size_t n, uint8_t* hit) {
   size_t hits = 0;
   BatchLookup(
-      ids, n, [this](uint64_t hash) -> Shard& { return ShardFor(hash); },
+      ids, n, /*pin=*/false, [this](uint64_t hash) -> Shard& { return ShardFor(hash); },
       [&](size_t i, Shard& shard, uint64_t hash) {
         hit[i] = shard.TryTouch(ids[i], hash) ? 1 : 0;
         hits += hit[i];

@@ -11,8 +11,12 @@
 //   rows     row_bytes/slot, 64-byte aligned, untouched until first filled
 // stats().metadata_bytes counts everything but the rows.
 //
+// Row ids are below 2^63: the top bit of a slot's id marks a row being inserted (Find skips it).
+// Larger ids are never cached: Pin/Touch miss them and BeginInsert rejects them.
+//
 // Hits (Pin/Get/Touch) take no lock: probe the index, pin the slot with one compare-and-swap
-// on its pin word, re-check the slot's id, tell the policy (a bit or a counter). A pinned row is
+// on its pin word, re-check the slot's id, tell the policy (a bit or a counter). Touch pins
+// nothing and reads no pin word: the index entry and the id say the row is there. A pinned row is
 // never evicted or overwritten, so its bytes stay valid and unchanged until Release. Misses
 // (BeginInsert) take the shard's mutex; the slot being filled is BUSY (readers miss it) until
 // CommitInsert publishes it. A concurrent index update can make a lookup miss a row that is

@@ -25,6 +25,11 @@ RowIndex::RowIndex(uint32_t slots, const std::atomic<uint64_t>* ids, std::atomic
   for (uint32_t i = 0; i < table_size_; ++i) table_[i].store(kEmpty, std::memory_order_relaxed);
 }
 
+uint32_t RowIndex::FindAny(uint64_t id, uint64_t hash) const {
+  const uint32_t pos = PositionOf(id, hash);
+  return pos == kNotFound ? kNotFound : table_[pos].load(std::memory_order_relaxed) & slot_mask_;
+}
+
 uint32_t RowIndex::SlotAt(uint32_t pos) const {
   const uint32_t e = table_[pos].load(std::memory_order_relaxed);
   return e == kEmpty ? kNotFound : e & slot_mask_;
@@ -45,7 +50,8 @@ uint32_t RowIndex::PositionOf(uint64_t id, uint64_t hash) const {
   for (;;) {
     const uint32_t e = table_[pos].load(std::memory_order_relaxed);
     if (e == kEmpty) return kNotFound;
-    if ((e & ~slot_mask_) == tag && ids_[e & slot_mask_].load(std::memory_order_relaxed) == id) {
+    if ((e & ~slot_mask_) == tag &&
+        (ids_[e & slot_mask_].load(std::memory_order_relaxed) & ~kPending) == id) {
       return pos;
     }
     pos = Next(pos);
@@ -62,7 +68,8 @@ bool RowIndex::Erase(uint64_t id, uint64_t hash) {
   for (uint32_t pos = Next(hole);; pos = Next(pos)) {
     const uint32_t e = table_[pos].load(std::memory_order_relaxed);
     if (e == kEmpty) break;
-    const uint32_t home = Home(HashRowId(ids_[e & slot_mask_].load(std::memory_order_relaxed)));
+    const uint32_t home =
+        Home(HashRowId(ids_[e & slot_mask_].load(std::memory_order_relaxed) & ~kPending));
     const bool stays = hole < pos ? (hole < home && home <= pos) : (hole < home || home <= pos);
     if (stays) continue;
     table_[hole].store(e, std::memory_order_release);

@@ -4,7 +4,9 @@
 // no tombstones (erase shifts the entries behind the hole back). An entry packs a local slot
 // number in its low `slot_bits` bits and, above them, a tag of hash bits that the position
 // does not use, so a probe past a different row usually skips it without reading its id.
-// The id itself lives in the shard's `ids` array, which the index reads but never writes.
+// The id itself lives in the shard's `ids` array, which the index reads but never writes. An
+// id stored with kPending set is a row being inserted: readers (Find) do not match it, the
+// writer side (FindAny, Erase) does.
 //   position = ReduceInto(low 32 bits of the hash, table size), wrapping at the end
 //   tag      = bits 32.. of the hash (the shard uses the top bits)
 //
@@ -27,6 +29,8 @@ namespace engram::cache {
 class RowIndex {
  public:
   static constexpr uint32_t kNotFound = 0xFFFFFFFFu;
+  // Set in ids[slot] while the row is being inserted (row ids are below 2^63).
+  static constexpr uint64_t kPending = uint64_t{1} << 63;
 
   // Entries of the table of an index for `slots` rows: ceil(slots / 0.8).
   static uint32_t TableSizeFor(uint32_t slots) {
@@ -42,7 +46,8 @@ class RowIndex {
   RowIndex(const RowIndex&) = delete;
   RowIndex& operator=(const RowIndex&) = delete;
 
-  // The slot holding `id` (whose HashRowId is `hash`), or kNotFound. Lock-free.
+  // The slot holding `id` (whose HashRowId is `hash`), or kNotFound; a pending row is not
+  // found. Lock-free.
   uint32_t Find(uint64_t id, uint64_t hash) const {
     const uint32_t tag = Tag(hash);
     uint32_t pos = Home(hash);
@@ -58,6 +63,8 @@ class RowIndex {
     }
     return kNotFound;
   }
+  // Find() that also matches a pending row (writer side).
+  uint32_t FindAny(uint64_t id, uint64_t hash) const;
   // Starts loading the first index line Find(.., hash) reads. Lock-free.
   void PrefetchEntry(uint64_t hash) const { __builtin_prefetch(&table_[Home(hash)]); }
   // The slot of the first entry Find(.., hash) reads, or kNotFound when it is empty: a guess

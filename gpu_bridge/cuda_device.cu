@@ -32,10 +32,13 @@ Status Check(cudaError_t err, const std::string& context) {
 // Returns Check(expr, context) from the enclosing function when expr fails.
 #define ENGRAM_DEVICE_CHECK(expr, context) ENGRAM_RETURN_IF_ERROR(Check((expr), (context)))
 
+// Owns its cudaStream_t, or (owned false: WrapStream) only refers to the caller's.
 class CudaStream final : public Stream {
  public:
-  CudaStream(int ordinal, cudaStream_t stream) : ordinal_(ordinal), stream_(stream) {}
+  CudaStream(int ordinal, cudaStream_t stream, bool owned = true)
+      : ordinal_(ordinal), stream_(stream), owned_(owned) {}
   ~CudaStream() override {
+    if (!owned_) return;
     cudaSetDevice(ordinal_);
     cudaStreamSynchronize(stream_);  // results deliberately ignored (see the file comment)
     cudaStreamDestroy(stream_);
@@ -48,6 +51,7 @@ class CudaStream final : public Stream {
  private:
   const int ordinal_;
   const cudaStream_t stream_;
+  const bool owned_;
 };
 
 class CudaEvent final : public Event {
@@ -110,6 +114,14 @@ class CudaDevice final : public Device {
     ENGRAM_DEVICE_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking),
                         Op("cudaStreamCreateWithFlags"));
     return std::unique_ptr<Stream>(std::make_unique<CudaStream>(ordinal_, stream));
+  }
+
+  // The handle is taken as is (device.h REQUIRES a stream of this device): nothing is asked
+  // of a stream that may be under capture.
+  Result<std::unique_ptr<Stream>> WrapStream(void* native_handle) override {
+    ENGRAM_RETURN_IF_ERROR(Use());
+    return std::unique_ptr<Stream>(
+        std::make_unique<CudaStream>(ordinal_, static_cast<cudaStream_t>(native_handle), false));
   }
 
   Status CopyAsync(void* dst, const void* src, size_t bytes, CopyKind kind,

@@ -102,6 +102,14 @@ class Device {
   virtual void FreeHost(void* ptr) = 0;
 
   virtual Result<std::unique_ptr<Stream>> NewStream() = 0;
+  // A Stream over a native stream the caller owns (CUDA: a cudaStream_t, null meaning the
+  // legacy default stream), so device work can be enqueued on the caller's stream, e.g. while
+  // it is being captured into a CUDA graph. Not owning: destroying the result neither waits for
+  // nor destroys the native stream; events recorded on it stay valid after. REQUIRES: the
+  // native stream belongs to this device and outlives every use of the result. The emulated
+  // device has no native streams: NotSupported unless `native_handle` is null, which gives a
+  // view of its one default stream (made on first use, kept until the device goes).
+  virtual Result<std::unique_ptr<Stream>> WrapStream(void* native_handle) = 0;
 
   // Enqueue work on `stream` (REQUIRES: non-null, from this device).
   virtual Status CopyAsync(void* dst, const void* src, size_t bytes, CopyKind kind,

@@ -6,8 +6,9 @@
 //     side and none on the host side; MemsetAsync: device memory; kernel arguments: device or
 //     pinned memory, as CUDA kernels may read pinned memory). A gather or scatter also checks
 //     each row pointer when it runs; a bad one fails the stream (sticky) naming the row.
-//   - Streams: one worker thread each, running its queued closures in order. An event is a
-//     sequence number in its stream's queue, done once the stream has completed that many
+//   - Streams: one worker thread each, running its queued closures in order (WrapStream(null)
+//     views the device's default stream, made on first use: a stream like the others). An event is
+//     a sequence number in its stream's queue, done once the stream has completed that many
 //     closures; WaitEvent enqueues a closure that blocks the worker until then.
 //   - Errors: the first closure to fail sets the stream's sticky Status; later closures are
 //     skipped (they complete at once) and every event recorded after the failing closure
@@ -226,8 +227,13 @@ class HostStream final : public Stream {
     worker_ = std::thread(RunWorker, state_);
   }
 
-  // Runs the queued work, then stops the worker.
+  // A view of `owner`'s queue (WrapStream): no worker of its own; destroying it does nothing.
+  struct View {};
+  HostStream(View, const HostStream& owner) : device_(owner.device_), state_(owner.state_) {}
+
+  // Runs the queued work, then stops the worker (a view: nothing).
   ~HostStream() override {
+    if (!worker_.joinable()) return;
     {
       std::lock_guard<std::mutex> lock(state_->mu);
       state_->stop = true;
@@ -246,7 +252,7 @@ class HostStream final : public Stream {
  private:
   const std::shared_ptr<DeviceState> device_;
   const std::shared_ptr<StreamState> state_;
-  std::thread worker_;
+  std::thread worker_;  // not joinable in a view
 };
 
 class HostEvent final : public Event {
@@ -270,6 +276,7 @@ class HostDevice final : public Device {
       : state_(std::make_shared<DeviceState>(options.memory_limit_bytes)) {}
 
   ~HostDevice() override {
+    default_stream_.reset();  // runs its queued work
     state_->DrainStreams();
     std::lock_guard<std::mutex> lock(state_->mem_mu);
     for (const auto& [addr, block] : state_->blocks) std::free(reinterpret_cast<void*>(addr));
@@ -327,6 +334,18 @@ class HostDevice final : public Device {
 
   Result<std::unique_ptr<Stream>> NewStream() override {
     return std::unique_ptr<Stream>(std::make_unique<HostStream>(state_));
+  }
+
+  Result<std::unique_ptr<Stream>> WrapStream(void* native_handle) override {
+    if (native_handle != nullptr) {
+      return Status::NotSupported(
+          "WrapStream: the host-emulated device has no native streams (got " + Hex(native_handle) +
+          ")");
+    }
+    std::lock_guard<std::mutex> lock(default_mu_);
+    if (!default_stream_) default_stream_ = std::make_unique<HostStream>(state_);
+    return std::unique_ptr<Stream>(
+        std::make_unique<HostStream>(HostStream::View{}, *default_stream_));
   }
 
   Status CopyAsync(void* dst, const void* src, size_t bytes, CopyKind kind,
@@ -517,6 +536,8 @@ class HostDevice final : public Device {
   }
 
   const std::shared_ptr<DeviceState> state_;
+  std::mutex default_mu_;
+  std::unique_ptr<HostStream> default_stream_;  // WrapStream(null); GUARDED_BY(default_mu_)
 };
 
 }  // namespace

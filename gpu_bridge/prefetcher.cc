@@ -26,6 +26,13 @@
 //                        mode, host pointers into `rows` once the hits were copied down.
 //   aux   n pointers     device only: the HBM slot of each admitted miss (the scatter's
 //                        array); later the hits' slots (the host copy's gather array).
+//
+// A gather plan (device only) is two buffers of its own, laid out alike: [uint64 row count]
+// [max_rows row pointers], pinned host (written by Bind under the plan's bind_mu) and device
+// (copied from it on the Bind's stream; read by every launch). Bind reads the ticket's rows
+// (stage_of, hbm_pins) counted in `gathers`, like Gather. The plan's `bound` ticket is
+// GUARDED_BY(mu_); an event of a Bind on a caller's stream goes to the bound ticket's
+// gather_events and to the one bound before it, so Release waits for it.
 #include "gpu_bridge/prefetcher.h"
 
 #include <algorithm>
@@ -45,6 +52,7 @@
 #include "gpu_bridge/row_kernels.h"
 #include "gpu_bridge/staging_arena.h"
 #include "storage/array_file.h"
+#include "storage/row_ids.h"
 
 namespace engram::gpu {
 namespace {
@@ -71,37 +79,8 @@ enum class State { kQueued, kFetching, kReady, kFailed, kCancelled };
 
 bool Final(State s) { return s == State::kReady || s == State::kFailed || s == State::kCancelled; }
 
-// unique = the distinct ids in increasing order; unique_of[i] = index in unique of ids[i].
-void Dedupe(const std::vector<uint64_t>& ids, std::vector<uint64_t>* unique,
-            std::vector<uint32_t>* unique_of) {
-  std::vector<std::pair<uint64_t, uint32_t>> sorted(ids.size());
-  for (size_t i = 0; i < ids.size(); ++i) sorted[i] = {ids[i], static_cast<uint32_t>(i)};
-  std::sort(sorted.begin(), sorted.end());
-  unique->clear();
-  unique_of->resize(ids.size());
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    if (i == 0 || sorted[i].first != sorted[i - 1].first) unique->push_back(sorted[i].first);
-    (*unique_of)[sorted[i].second] = static_cast<uint32_t>(unique->size() - 1);
-  }
-}
-
-// ids without repeats, each at its first position.
-std::vector<uint64_t> UniqueInOrder(const std::vector<uint64_t>& ids) {
-  std::vector<uint64_t> unique;
-  std::vector<uint32_t> unique_of;
-  Dedupe(ids, &unique, &unique_of);
-  std::vector<uint8_t> seen(unique.size(), 0);
-  std::vector<uint64_t> out;
-  for (size_t i = 0; i < ids.size(); ++i) {
-    if (!seen[unique_of[i]]) {
-      seen[unique_of[i]] = 1;
-      out.push_back(ids[i]);
-    }
-  }
-  return out;
-}
-
 std::string TicketName(TicketId id) { return "ticket " + std::to_string(id); }
+std::string PlanName(GatherPlanId id) { return "gather plan " + std::to_string(id); }
 
 Status NotLive(TicketId id) {
   return Status::NotFound(TicketName(id) + " is not live (released, cancelled or never issued)");
@@ -158,6 +137,14 @@ class Buffer {
   uint8_t* data_ = nullptr;
 };
 
+Status PlanNotLive(GatherPlanId id) {
+  return Status::NotFound(PlanName(id) + " is not live (freed or never made)");
+}
+
+// Offsets in a gather plan's buffers: the row count, then the row pointers.
+constexpr size_t kPlanCount = 0;
+constexpr size_t kPlanRows = sizeof(uint64_t);
+
 }  // namespace
 
 class Prefetcher::Impl {
@@ -172,6 +159,10 @@ class Prefetcher::Impl {
   Result<bool> Poll(TicketId id);
   Status Gather(TicketId id, const GatherTarget& target);
   Status Retire(TicketId id);
+  Result<GatherPlanId> NewGatherPlan(size_t max_rows, const GatherTarget& target);
+  Status BindGatherPlan(GatherPlanId plan_id, TicketId id, Stream* stream);
+  Status LaunchGatherPlan(GatherPlanId plan_id, Stream* stream);
+  Status FreeGatherPlan(GatherPlanId plan_id);
   PrefetchStats stats() const;
 
   const std::vector<uint64_t>& hot_rows_left() const { return hot_rows_left_; }
@@ -189,7 +180,8 @@ class Prefetcher::Impl {
     State state = State::kQueued;
     Status status;  // kFailed: the fetch's error
     int gathers = 0;
-    std::vector<std::unique_ptr<Event>> gather_events;  // gathers on callers' streams
+    // Gathers and plan binds on callers' streams (a bind's event may be in two tickets).
+    std::vector<std::shared_ptr<Event>> gather_events;
     // Written by the fetch before the state turns final; read-only afterwards.
     std::vector<HeldRow> held;               // host only: per unique id
     std::vector<cache::PinnedRow> hbm_pins;  // device: the HBM hits, in staging order
@@ -198,6 +190,21 @@ class Prefetcher::Impl {
     // Device, host gathers: the hits copied down and host pointers written, once.
     std::mutex host_copy_mu;
     bool host_copy_done = false;  // GUARDED_BY(host_copy_mu)
+  };
+  struct Plan {
+    explicit Plan(Device* d) : device(d) {}
+    ~Plan() {  // the last Bind's copies read `host`
+      if (last_bind) device->Synchronize(last_bind.get()).PermitUnchecked();
+    }
+    Device* const device;
+    // Constant after NewGatherPlan.
+    size_t max_rows = 0;
+    Buffer host;                       // pinned: count and row pointers, filled by Bind
+    Buffer dev;                        // device: the same, what every launch reads
+    GatherArgs args;                   // what every launch enqueues
+    std::mutex bind_mu;                // serialises binds
+    std::shared_ptr<Event> last_bind;  // its copies on a caller's stream; GUARDED_BY(bind_mu)
+    TicketId bound = 0;                // 0: not bound; GUARDED_BY(Impl::mu_)
   };
   struct FetchCounts {
     uint64_t unique = 0, hbm_hits = 0, fetched = 0, to_device = 0, inserts = 0;
@@ -227,8 +234,22 @@ class Prefetcher::Impl {
   void FreeTicketRows(Ticket& t);
   Status LoadHotRows();
   Status CheckTarget(const GatherTarget& target) const;
+  // Waits for the ticket's fetch; on success counts the caller in its `gathers`.
+  // REQUIRES(mu_) held by `lock`.
+  Status AwaitReady(std::unique_lock<std::mutex>& lock, const std::shared_ptr<Ticket>& t);
+  // Fills the plan's pinned buffers with ticket t's row count and device row pointers and
+  // enqueues their copy on `stream`; *event marks the copy. REQUIRES(plan.bind_mu)
+  Status StagePlan(Plan& plan, const Ticket& t, Stream* stream, std::shared_ptr<Event>* event);
+  // Rows one ticket may have: the arena's capacity in rows, at most 2^32 - 1.
+  size_t MaxTicketRows() const;
   std::shared_ptr<Ticket> Find(TicketId id) const;  // REQUIRES(mu_)
   uint8_t* SlotPtr(uint64_t slot) const { return slots_.data() + slot * row_bytes_; }
+  // Device address of staged row s of device ticket t: a miss in its device staging, or a
+  // hit's HBM slot.
+  const uint8_t* DeviceRow(const Ticket& t, uint32_t s) const {
+    return s < t.misses ? DeviceAt(t.offset) + size_t{s} * row_bytes_
+                        : SlotPtr(t.hbm_pins[s - t.misses].slot);
+  }
   uint8_t* HostAt(size_t offset) const { return host_.data() + offset; }
   uint8_t* DeviceAt(size_t offset) const { return device_buf_.data() + offset; }
 
@@ -255,6 +276,8 @@ class Prefetcher::Impl {
   std::unordered_map<TicketId, std::shared_ptr<Ticket>> tickets_;  // GUARDED_BY(mu_)
   std::deque<std::shared_ptr<Ticket>> queue_;                      // GUARDED_BY(mu_)
   TicketId next_id_ = 1;                                           // GUARDED_BY(mu_)
+  std::unordered_map<GatherPlanId, std::shared_ptr<Plan>> plans_;  // GUARDED_BY(mu_)
+  GatherPlanId next_plan_ = 1;                                     // GUARDED_BY(mu_)
   bool stop_ = false;                                              // GUARDED_BY(mu_)
   PrefetchStats stats_;                                            // GUARDED_BY(mu_)
 };
@@ -338,6 +361,7 @@ Prefetcher::Impl::~Impl() {
     for (auto& e : t->gather_events) device_->Synchronize(e.get()).PermitUnchecked();
     FreeTicketRows(*t);
   }
+  plans_.clear();  // no call runs now: these are the last references
   // Streams first (they wait for their work), then the memory they used.
   copy_streams_.clear();
   gather_stream_.reset();
@@ -350,7 +374,7 @@ Status Prefetcher::Impl::LoadHotRows() {
   if (Status st = table_->CheckIds(read->data(), read->size()); !st.ok()) {
     return Status::InvalidArgument("hot rows file " + path + ": " + st.message());
   }
-  const std::vector<uint64_t> hot = UniqueInOrder(*read);
+  const std::vector<uint64_t> hot = UniqueInOrder(read->data(), read->size());
   if (!hbm_) {
     hot_rows_left_ = hot;
     return Status::OK();
@@ -439,7 +463,7 @@ void Prefetcher::Impl::WorkerLoop(size_t worker) {
 Status Prefetcher::Impl::FetchHost(Ticket& t, FetchCounts* counts, bool* cancelled) {
   std::vector<uint64_t> unique;
   std::vector<uint32_t> unique_of;
-  Dedupe(t.ids, &unique, &unique_of);
+  DedupeIds(t.ids.data(), t.ids.size(), &unique, &unique_of);
   counts->unique = unique.size();
   uint8_t* rows = HostAt(t.offset);
   t.held.resize(unique.size());
@@ -517,7 +541,7 @@ Status Prefetcher::Impl::FetchDevice(Ticket& t, Stream* stream, FetchCounts* cou
   const size_t n = t.ids.size();
   std::vector<uint64_t> unique;
   std::vector<uint32_t> unique_of;
-  Dedupe(t.ids, &unique, &unique_of);
+  DedupeIds(t.ids.data(), t.ids.size(), &unique, &unique_of);
   const size_t u_count = unique.size();
   counts->unique = u_count;
 
@@ -566,12 +590,11 @@ Status Prefetcher::Impl::FetchDevice(Ticket& t, Stream* stream, FetchCounts* cou
   counts->fetched = misses;
   // Device pointers of each position, and the slots of the admitted misses.
   auto* ptrs = reinterpret_cast<const uint8_t**>(HostAt(t.offset + t.layout.ptrs));
-  uint8_t* dev_rows = DeviceAt(t.offset);
   t.stage_of.resize(n);
   for (size_t i = 0; i < n; ++i) {
     const uint32_t s = stage[unique_of[i]];
     t.stage_of[i] = s;
-    ptrs[i] = s < misses ? dev_rows + size_t{s} * row_bytes_ : SlotPtr(t.hbm_pins[s - misses].slot);
+    ptrs[i] = DeviceRow(t, s);
   }
   auto* aux = reinterpret_cast<uint8_t**>(HostAt(t.offset + t.layout.aux));
   for (size_t j = 0; j < slots.size(); ++j) aux[j] = SlotPtr(slots[j].slot);
@@ -599,8 +622,7 @@ Status Prefetcher::Impl::FetchDevice(Ticket& t, Stream* stream, FetchCounts* cou
 Result<TicketId> Prefetcher::Impl::Prefetch(const uint64_t* ids, size_t n) {
   if (n > 0 && ids == nullptr) return Status::InvalidArgument("prefetch: ids is null");
   const uint64_t capacity = arena_->capacity();
-  const size_t max_rows =
-      std::min<uint64_t>(capacity / row_bytes_, std::numeric_limits<uint32_t>::max());
+  const size_t max_rows = MaxTicketRows();
   const size_t bytes = n <= max_rows ? TicketLayout(n, row_bytes_, device_ != nullptr).bytes : 0;
   if (n > max_rows || bytes > capacity) {
     return Status::InvalidArgument(
@@ -653,6 +675,10 @@ Result<TicketId> Prefetcher::Impl::Prefetch(const uint64_t* ids, size_t n) {
   return t->id;
 }
 
+size_t Prefetcher::Impl::MaxTicketRows() const {
+  return std::min<uint64_t>(arena_->capacity() / row_bytes_, std::numeric_limits<uint32_t>::max());
+}
+
 std::shared_ptr<Prefetcher::Impl::Ticket> Prefetcher::Impl::Find(TicketId id) const {
   auto it = tickets_.find(id);
   return it == tickets_.end() ? nullptr : it->second;
@@ -685,7 +711,7 @@ Result<bool> Prefetcher::Impl::Poll(TicketId id) {
 
 Status Prefetcher::Impl::Retire(TicketId id) {
   std::shared_ptr<Ticket> t;
-  std::vector<std::unique_ptr<Event>> events;
+  std::vector<std::shared_ptr<Event>> events;
   {
     std::unique_lock<std::mutex> lock(mu_);
     t = Find(id);
@@ -704,7 +730,7 @@ Status Prefetcher::Impl::Retire(TicketId id) {
   for (auto& e : events) {
     Status s = device_->Synchronize(e.get());
     if (st.ok() && !s.ok())
-      st = s.WithContext(TicketName(id) + ": a gather on the caller's stream");
+      st = s.WithContext(TicketName(id) + ": a gather or plan bind on the caller's stream");
   }
   FreeTicketRows(*t);
   {
@@ -800,10 +826,7 @@ Status Prefetcher::Impl::Gather(TicketId id, const GatherTarget& target) {
     std::unique_lock<std::mutex> lock(mu_);
     t = Find(id);
     if (!t) return NotLive(id);
-    state_cv_.wait(lock, [&] { return Final(t->state); });
-    if (t->state == State::kCancelled) return NotLive(id);
-    if (t->state == State::kFailed) return t->status;
-    ++t->gathers;
+    ENGRAM_RETURN_IF_ERROR(AwaitReady(lock, t));
   }
   const size_t n = t->ids.size();
   Status st;
@@ -851,6 +874,175 @@ Status Prefetcher::Impl::Gather(TicketId id, const GatherTarget& target) {
   return st;
 }
 
+Status Prefetcher::Impl::AwaitReady(std::unique_lock<std::mutex>& lock,
+                                    const std::shared_ptr<Ticket>& t) {
+  state_cv_.wait(lock, [&] { return Final(t->state); });
+  if (t->state == State::kCancelled) return NotLive(t->id);
+  if (t->state == State::kFailed) return t->status;
+  ++t->gathers;
+  return Status::OK();
+}
+
+// ---- Gather plans ---------------------------------------------------------------------------
+
+Result<GatherPlanId> Prefetcher::Impl::NewGatherPlan(size_t max_rows, const GatherTarget& target) {
+  if (device_ == nullptr) {
+    return Status::NotSupported(
+        "gather plan: the prefetcher is host only; plans need a device (PrefetchOptions::device)");
+  }
+  if (!target.on_device) {
+    return Status::InvalidArgument(
+        "gather plan: the target must be device memory (on_device), as the kernel writes it");
+  }
+  if (target.stream != nullptr) {
+    return Status::InvalidArgument(
+        "gather plan: the target's stream must be null (LaunchGatherPlan takes the stream)");
+  }
+  ENGRAM_RETURN_IF_ERROR(CheckTarget(target));
+  if (target.out == nullptr) return Status::InvalidArgument("gather plan: output buffer is null");
+  if (max_rows == 0) return Status::InvalidArgument("gather plan: max_rows is 0");
+  if (max_rows > MaxTicketRows()) {
+    return Status::InvalidArgument("gather plan: max_rows " + std::to_string(max_rows) +
+                                   " is more than a ticket can hold (" +
+                                   std::to_string(MaxTicketRows()) + " rows of staging)");
+  }
+  auto plan = std::make_shared<Plan>(device_);
+  plan->max_rows = max_rows;
+  const size_t bytes = kPlanRows + max_rows * sizeof(void*);
+  ENGRAM_RETURN_IF_ERROR(plan->host.Allocate(device_, Buffer::kPinned, bytes, "gather plan"));
+  ENGRAM_RETURN_IF_ERROR(plan->dev.Allocate(device_, Buffer::kDevice, bytes, "gather plan"));
+  GatherArgs& g = plan->args;
+  g.rows = reinterpret_cast<const void* const*>(plan->dev.data() + kPlanRows);
+  g.n = max_rows;
+  g.device_n = reinterpret_cast<const uint64_t*>(plan->dev.data() + kPlanCount);
+  g.dtype = table_->dtype();
+  g.dim = table_->dim();
+  g.row_bytes = row_bytes_;
+  g.out_type = target.type;
+  g.out = target.out;
+  g.out_stride = target.out_stride;
+  ENGRAM_RETURN_IF_ERROR(CheckGatherArgs(g, "gather plan"));
+  std::lock_guard<std::mutex> lock(mu_);
+  const GatherPlanId id = next_plan_++;
+  plans_.emplace(id, std::move(plan));
+  return id;
+}
+
+Status Prefetcher::Impl::StagePlan(Plan& plan, const Ticket& t, Stream* stream,
+                                   std::shared_ptr<Event>* event) {
+  if (plan.last_bind) {  // reported once: later binds do not wait for it again
+    const std::shared_ptr<Event> last = std::move(plan.last_bind);
+    ENGRAM_RETURN_IF_ERROR(
+        device_->Synchronize(last.get()).WithContext("the previous bind's copies"));
+  }
+  const size_t n = t.ids.size();
+  const uint64_t count = n;
+  std::memcpy(plan.host.data() + kPlanCount, &count, sizeof(count));
+  auto* rows = reinterpret_cast<const uint8_t**>(plan.host.data() + kPlanRows);
+  for (size_t i = 0; i < n; ++i) rows[i] = DeviceRow(t, t.stage_of[i]);
+  ENGRAM_RETURN_IF_ERROR(device_->CopyAsync(plan.dev.data(), plan.host.data(),
+                                            kPlanRows + n * sizeof(void*), CopyKind::kHostToDevice,
+                                            stream));
+  ENGRAM_ASSIGN_OR_RETURN(*event, device_->Record(stream));
+  return Status::OK();
+}
+
+Status Prefetcher::Impl::BindGatherPlan(GatherPlanId plan_id, TicketId id, Stream* stream) {
+  std::shared_ptr<Plan> plan;
+  std::shared_ptr<Ticket> t;
+  TicketId before = 0;  // bound until now
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    auto it = plans_.find(plan_id);
+    if (it == plans_.end()) return PlanNotLive(plan_id);
+    plan = it->second;
+    t = Find(id);
+    if (!t) return NotLive(id);
+    if (t->ids.size() > plan->max_rows) {
+      return Status::InvalidArgument(
+          PlanName(plan_id) + ": " + TicketName(id) + " has " + std::to_string(t->ids.size()) +
+          " rows, more than the plan's max_rows " + std::to_string(plan->max_rows));
+    }
+    ENGRAM_RETURN_IF_ERROR(AwaitReady(lock, t));
+  }
+  Stream* s = stream != nullptr ? stream : gather_stream_.get();
+  std::shared_ptr<Event> event;
+  Status st;
+  {
+    std::lock_guard<std::mutex> bind_lock(plan->bind_mu);
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      before = std::exchange(plan->bound, 0);
+    }
+    st = StagePlan(*plan, *t, s, &event);
+    if (st.ok() && stream == nullptr) st = device_->Synchronize(event.get());
+    if (!st.ok()) {
+      device_->SynchronizeStream(s).PermitUnchecked();  // nothing left reading `host`
+      event.reset();
+    } else if (stream != nullptr) {
+      plan->last_bind = event;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (st.ok()) plan->bound = id;
+    if (event && stream != nullptr) {
+      t->gather_events.push_back(event);
+      if (before != id) {
+        if (std::shared_ptr<Ticket> prev = Find(before)) prev->gather_events.push_back(event);
+      }
+    }
+    --t->gathers;
+  }
+  state_cv_.notify_all();
+  return st.WithContext(PlanName(plan_id) + ": binding " + TicketName(id));
+}
+
+Status Prefetcher::Impl::LaunchGatherPlan(GatherPlanId plan_id, Stream* stream) {
+  std::shared_ptr<Plan> plan;
+  std::shared_ptr<Ticket> t;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = plans_.find(plan_id);
+    if (it == plans_.end()) return PlanNotLive(plan_id);
+    plan = it->second;
+    if (plan->bound == 0) {
+      return Status::InvalidArgument(PlanName(plan_id) +
+                                     " is not bound to a ticket (BindGatherPlan first)");
+    }
+    t = Find(plan->bound);
+    if (!t) {
+      return Status::NotFound(PlanName(plan_id) + " is bound to " + TicketName(plan->bound) +
+                              ", which is not live (released or cancelled)");
+    }
+    ++t->gathers;  // bound tickets are ready
+  }
+  Stream* s = stream != nullptr ? stream : gather_stream_.get();
+  Status st = device_->GatherAsync(plan->args, s);
+  if (st.ok() && stream == nullptr) {
+    auto event = device_->Record(s);
+    st = event.ok() ? device_->Synchronize(event->get()) : event.status();
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    --t->gathers;
+  }
+  state_cv_.notify_all();
+  return st.WithContext(PlanName(plan_id) + ": launch");
+}
+
+Status Prefetcher::Impl::FreeGatherPlan(GatherPlanId plan_id) {
+  std::shared_ptr<Plan> plan;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = plans_.find(plan_id);
+    if (it == plans_.end()) return PlanNotLive(plan_id);
+    plan = std::move(it->second);
+    plans_.erase(it);
+  }
+  return Status::OK();  // the buffers go with the last reference (a Bind may hold one)
+}
+
 PrefetchStats Prefetcher::Impl::stats() const {
   PrefetchStats s;
   {
@@ -885,6 +1077,16 @@ Status Prefetcher::Gather(TicketId ticket, const GatherTarget& target) {
 }
 Status Prefetcher::Release(TicketId ticket) { return impl_->Retire(ticket); }
 Status Prefetcher::Cancel(TicketId ticket) { return impl_->Retire(ticket); }
+Result<GatherPlanId> Prefetcher::NewGatherPlan(size_t max_rows, const GatherTarget& target) {
+  return impl_->NewGatherPlan(max_rows, target);
+}
+Status Prefetcher::BindGatherPlan(GatherPlanId plan, TicketId ticket, Stream* stream) {
+  return impl_->BindGatherPlan(plan, ticket, stream);
+}
+Status Prefetcher::LaunchGatherPlan(GatherPlanId plan, Stream* stream) {
+  return impl_->LaunchGatherPlan(plan, stream);
+}
+Status Prefetcher::FreeGatherPlan(GatherPlanId plan) { return impl_->FreeGatherPlan(plan); }
 PrefetchStats Prefetcher::stats() const { return impl_->stats(); }
 const std::vector<uint64_t>& Prefetcher::hot_rows_left() const { return impl_->hot_rows_left(); }
 Device* Prefetcher::device() const { return impl_->device(); }

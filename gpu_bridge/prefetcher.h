@@ -36,8 +36,35 @@
 // that is not live (released, cancelled, never issued) is NotFound naming it; a second Release
 // is such a use, and so is a Wait/Poll/Gather that a concurrent Cancel overtook.
 //
+// Gather plans (device prefetchers only): a gather whose kernel arguments never change, so a
+// caller can capture it in a CUDA graph once and replay the graph every step:
+//   GatherPlanId g = NewGatherPlan(max_rows, target);  // once: stable device arrays
+//   BindGatherPlan(g, t0, s); capture LaunchGatherPlan(g, s) into a graph  // once
+//   each step k:  BindGatherPlan(g, tk, s);   // tk's row pointers and count -> the arrays
+//                 replay the graph on s (or LaunchGatherPlan(g, s));  Release(t(k-1))
+// A plan owns, outside the staging arena, a device array of max_rows row pointers and a device
+// row count (GatherArgs::device_n), plus a pinned host copy of both that Bind fills and copies
+// from. Launch enqueues one kernel with the same GatherArgs on every call (rows = the array,
+// n = max_rows, device_n = the count, out/out_stride/type = the plan's target): row i of the
+// bound ticket's request goes to target.out + i * out_stride, and output rows from the
+// ticket's row count up to max_rows are left untouched.
+// The caller's part of the contract (what the prefetcher cannot see):
+//   - The bound ticket must stay live until every launch or graph replay that reads it has
+//     run. Release waits for the copies a Bind enqueued on a caller's stream, and Launch with
+//     a null stream returns once the rows are written, but neither Release nor anything else
+//     knows about later launches on a caller's stream or graph replays. A Bind on a caller's
+//     stream also makes Release of the ticket bound before it wait for that Bind's copies, so
+//     for everything enqueued on that stream before them: bind the next ticket on the stream
+//     the launches run on, then release the previous one, and Release cannot overtake them.
+//   - A Bind overwrites the arrays earlier launches read: enqueue it on the stream those
+//     launches run on (or make sure they have run). Bind blocks the host and must not be
+//     captured; Launch only enqueues the kernel and may be.
+//   - A graph that captured a plan's launch must not run after FreeGatherPlan (or after the
+//     prefetcher is destroyed), and target.out must stay valid while the plan is used.
+//
 // Thread safety: every method may be called from any thread. A ticket may be gathered several
-// times, and from several threads, until it is released.
+// times, and from several threads, until it is released. Binds of one plan are serialised; a
+// Bind racing with a Launch of the same plan gives whichever rows the device sees first.
 #pragma once
 
 #include <cstddef>
@@ -55,6 +82,8 @@ namespace engram::gpu {
 
 // 0 is never a valid ticket.
 using TicketId = uint64_t;
+// 0 is never a valid gather plan.
+using GatherPlanId = uint64_t;
 
 struct PrefetchOptions {
   // The device the rows go to; not owned, must outlive the prefetcher. Null: host only,
@@ -93,7 +122,8 @@ struct GatherTarget {
   // Device gathers only: the stream to enqueue the gather kernel on (the caller's, e.g. one
   // being captured into a CUDA graph). Gather then returns once the kernel is enqueued, and
   // Release waits for it before unpinning. Null: the prefetcher's own stream, and Gather
-  // returns once the rows are written.
+  // returns once the rows are written. Must be null for NewGatherPlan (Launch takes the
+  // stream).
   Stream* stream = nullptr;
 };
 
@@ -121,7 +151,7 @@ class Prefetcher {
   // `table` must outlive the prefetcher. Allocates the arenas (and the HBM slot pool) now;
   // ResourceExhausted naming the size if the device has not that much memory.
   static Result<std::unique_ptr<Prefetcher>> Create(Table* table, const PrefetchOptions& options);
-  // Cancels every live ticket, waits for the fetch threads, frees everything.
+  // Cancels every live ticket, waits for the fetch threads, frees everything (plans too).
   ~Prefetcher();
 
   // Starts fetching ids[0..n) (any order, duplicates allowed; n == 0 gives a ticket that is
@@ -141,6 +171,27 @@ class Prefetcher {
   // Stops the ticket's fetch as soon as it can and frees everything it holds; returns once
   // that is done. The id is dead afterwards. Cancelling a ready ticket is Release.
   Status Cancel(TicketId ticket);
+
+  // Gather plans (see the file comment). A plan for tickets of up to `max_rows` rows, writing
+  // to `target` (REQUIRES: on_device, a null stream, out holding max_rows rows at out_stride).
+  // NotSupported on a host-only prefetcher; InvalidArgument for a bad target, max_rows 0 or
+  // more than one ticket can stage; ResourceExhausted when the device has not the memory.
+  Result<GatherPlanId> NewGatherPlan(size_t max_rows, const GatherTarget& target);
+  // Waits for `ticket` to be ready (its fetch's error if it failed), then enqueues on `stream`
+  // the copies of its row pointers and row count into the plan's arrays and records the
+  // binding. Null `stream`: the prefetcher's gather stream, done before return. The binding
+  // replaces any earlier one (rebinding is how each step gets its rows). Errors that leave
+  // the earlier binding in place: NotFound for a plan or ticket that is not live, the
+  // ticket's fetch error, InvalidArgument naming both counts when the ticket has more rows
+  // than the plan's max_rows. A later failure (of the copies) leaves the plan unbound.
+  Status BindGatherPlan(GatherPlanId plan, TicketId ticket, Stream* stream = nullptr);
+  // Enqueues the plan's gather kernel on `stream` (null: the prefetcher's gather stream, and
+  // returns once the rows are written), with the same arguments on every call: what a caller
+  // captures in a CUDA graph. Checked at the call only: InvalidArgument when the plan was
+  // never bound (or its last Bind failed), NotFound when the bound ticket is no longer live.
+  Status LaunchGatherPlan(GatherPlanId plan, Stream* stream = nullptr);
+  // Frees the plan's arrays (after the copies of its last Bind). NotFound when not live.
+  Status FreeGatherPlan(GatherPlanId plan);
 
   PrefetchStats stats() const;
   // Hot rows of options.hot_rows_path that found no room in HBM, in file order.

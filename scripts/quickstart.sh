@@ -60,6 +60,10 @@ demo_store() {
   $ctl bench "$dir/table" --trace zipf:0.99 --dram-cache 128MiB --threads 2 --batch 4096 --duration 5
   echo "== bench: uniform lookups, NVMe only =="
   $ctl bench "$dir/table" --trace uniform --dram-cache 0 --threads 2 --batch 1024 --duration 3
+  echo "== bench: the same Zipf lookups through the prefetcher (each batch issued one ahead),"
+  echo "   rows copied to a host-emulated GPU with a 64 MiB HBM tier over the DRAM cache =="
+  $ctl bench "$dir/table" --trace zipf:0.99 --dram-cache 128MiB --threads 2 --batch 4096 \
+    --duration 5 --prefetch --device emulated --hbm-cache 64MiB
   rm -rf "$dir/table"
 }
 
@@ -95,11 +99,12 @@ run_tests() {
   echo "== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer =="
   build build-asan -DCMAKE_BUILD_TYPE=Debug -DENGRAM_SANITIZE=address,undefined -DENGRAM_BUILD_BENCH=OFF
   ctest --test-dir build-asan --output-on-failure -j"$JOBS"
-  echo "== the cache tests under ThreadSanitizer =="
+  echo "== the concurrent parts (cache/, gpu_bridge/) under ThreadSanitizer =="
+  # CUDA off: nvcc code is not instrumented, and no GPU runs here anyway.
   cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DENGRAM_SANITIZE=thread \
-    -DENGRAM_BUILD_BENCH=OFF >/dev/null
-  cmake --build build-tsan -j"$JOBS" --target cache_tests
-  ctest --test-dir build-tsan --output-on-failure -j"$JOBS" -L cache
+    -DENGRAM_BUILD_BENCH=OFF -DENGRAM_WITH_CUDA=OFF >/dev/null
+  cmake --build build-tsan -j"$JOBS" --target cache_tests gpu_device_tests prefetch_tests
+  ctest --test-dir build-tsan --output-on-failure -j"$JOBS" -L "cache|gpu_bridge"
 }
 
 case "${1:-}" in

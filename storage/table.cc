@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "storage/array_file.h"
+#include "storage/row_ids.h"
 
 namespace engram {
 namespace {
@@ -40,22 +41,6 @@ void GatherRows(const uint8_t* base, const uint64_t* ids, size_t n, uint8_t* out
 LookupScratch& Scratch() {
   thread_local LookupScratch scratch;
   return scratch;
-}
-
-// ids[0..n) without repeats, each at its first position.
-std::vector<uint64_t> UniqueInOrder(const uint64_t* ids, size_t n) {
-  std::vector<std::pair<uint64_t, size_t>> sorted(n);
-  for (size_t i = 0; i < n; ++i) sorted[i] = {ids[i], i};
-  std::sort(sorted.begin(), sorted.end());
-  std::vector<uint8_t> first(n, 0);
-  for (size_t i = 0; i < n; ++i) {
-    if (i == 0 || sorted[i].first != sorted[i - 1].first) first[sorted[i].second] = 1;
-  }
-  std::vector<uint64_t> unique;
-  for (size_t i = 0; i < n; ++i) {
-    if (first[i]) unique.push_back(ids[i]);
-  }
-  return unique;
 }
 
 Status CheckDataFileSize(Env* env, const std::string& table, const TableLayout& layout) {

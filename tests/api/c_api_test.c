@@ -31,7 +31,7 @@ static void remove_tree(const char* path) {
 static void test_version(void) {
   CHECK(es_version_major() == ES_VERSION_MAJOR);
   CHECK(es_version_minor() == ES_VERSION_MINOR);
-  CHECK(strcmp(es_version_string(), "0.1.0") == 0);
+  CHECK(strcmp(es_version_string(), "0.2.0") == 0);
   CHECK(es_table_format_version() == 1);
   CHECK(es_dtype_row_bytes(ES_DTYPE_FP8_E4M3_UE8M0, 256) == 264);
   CHECK(es_dtype_row_bytes(ES_DTYPE_FP8_E4M3_UE8M0, 100) == 0);
@@ -258,6 +258,26 @@ static void test_prefetch_host_only(void) {
   es_free(err);
   err = NULL;
 
+  /* Gather plans need a CUDA device: every call says so, and nothing is made. */
+  CHECK(es_gather_plan_create(t, 50, got, 256, ES_OUT_RAW, &err) == 0);
+  CHECK(err != NULL && strstr(err, "need a CUDA device") != NULL);
+  es_gather_plan_bind(t, 1, ticket, NULL, &err);
+  CHECK(err != NULL && strstr(err, "need a CUDA device") != NULL);
+  es_gather_plan_launch(t, 1, NULL, &err);
+  CHECK(err != NULL && strstr(err, "need a CUDA device") != NULL);
+  es_gather_plan_destroy(t, 1, &err);
+  CHECK(err != NULL && strstr(err, "need a CUDA device") != NULL);
+  CHECK(es_gather_plan_create(t, 50, got, 256, (es_out_type_t)9, &err) == 0);
+  CHECK(err != NULL && strstr(err, "output type") != NULL);
+  CHECK(es_gather_plan_create(NULL, 50, got, 256, ES_OUT_RAW, &err) == 0);
+  CHECK(err != NULL && strstr(err, "table is NULL") != NULL);
+  es_gather_plan_launch(NULL, 1, NULL, &err);
+  CHECK(err != NULL && strstr(err, "table is NULL") != NULL);
+  es_free(err);
+  err = NULL;
+  es_gather_plan_destroy(t, 0, &err); /* 0 is a no-op */
+  CHECK(err == NULL);
+
   char* stats = es_table_prefetch_stats_json(t, &err);
   CHECK(stats != NULL && json_int(stats, "tickets_live") == 1);
   CHECK(json_int(stats, "rows_requested") == 50 && json_int(stats, "rows_unique") == 49);
@@ -347,6 +367,19 @@ static void test_prefetch_emulated_device(void) {
   CHECK(err == NULL && memcmp(got, want, sizeof(want)) == 0);
   es_ticket_gather(t, a, got, 256, ES_OUT_RAW, 1, (void*)got, &err); /* emulated: no stream */
   CHECK(err != NULL && strstr(err, "CUDA stream") != NULL);
+  es_free(err);
+  err = NULL;
+  /* No gather plans on the emulated device; ids that were never made are named. */
+  CHECK(es_gather_plan_create(t, 100, got, 256, ES_OUT_RAW, &err) == 0);
+  CHECK(err != NULL && strstr(err, "Not supported") != NULL && strstr(err, "CUDA device") != NULL);
+  es_gather_plan_bind(t, 5, a, NULL, &err);
+  CHECK(err != NULL && strstr(err, "gather plan 5") != NULL && strstr(err, "Not found") != NULL);
+  es_gather_plan_launch(t, 5, NULL, &err);
+  CHECK(err != NULL && strstr(err, "gather plan 5") != NULL);
+  es_gather_plan_launch(t, 5, (void*)got, &err); /* emulated: no stream */
+  CHECK(err != NULL && strstr(err, "CUDA stream") != NULL);
+  es_gather_plan_destroy(t, 5, &err);
+  CHECK(err != NULL && strstr(err, "gather plan 5") != NULL);
   es_free(err);
   err = NULL;
   es_ticket_release(t, a, &err);

@@ -229,5 +229,18 @@ TEST(ReplayTest, RejectsUnknownPolicyAndEmptyCache) {
   EXPECT_TRUE(r.status().IsInvalidArgument());
 }
 
+TEST(ReplayTest, RejectsIdsFromTwoToThe63) {
+  for (const std::string policy : {"default", "opt"}) {
+    ReplayOptions o;
+    o.cache_rows = 10;
+    o.policy = policy;
+    Result<ReplayResult> r = Replay(std::vector<uint64_t>{1, 2, uint64_t{1} << 63}, o);
+    ASSERT_FALSE(r.ok()) << policy;
+    EXPECT_TRUE(r.status().IsInvalidArgument());
+    EXPECT_NE(r.status().message().find("9223372036854775808"), std::string::npos);
+    EXPECT_NE(r.status().message().find("position 2"), std::string::npos);
+  }
+}
+
 }  // namespace
 }  // namespace engram::cache

@@ -218,6 +218,22 @@ TEST(RowCacheTest, BusySlotMissesUntilCommit) {
   EXPECT_EQ(f.cache.stats().size_rows, 1u);
 }
 
+TEST(RowCacheTest, IdsFromTwoToThe63AreNeverCached) {
+  Fixture f(16, 8, 1);
+  const uint64_t big = uint64_t{1} << 63;
+  InsertSlot slot;
+  EXPECT_EQ(f.cache.BeginInsert(big, &slot), InsertOutcome::kRejected);
+  EXPECT_EQ(f.cache.BeginInsert(~uint64_t{0}, &slot), InsertOutcome::kRejected);
+  ASSERT_EQ(f.cache.BeginInsert(5, &slot), InsertOutcome::kReserved);  // stored pending
+  PinnedRow row;
+  EXPECT_FALSE(f.cache.Pin(5 | big, &row));  // the pending id's bits must not match
+  EXPECT_FALSE(f.cache.Touch(5 | big));
+  f.cache.CommitInsert(slot);
+  EXPECT_TRUE(f.cache.Touch(5));
+  EXPECT_FALSE(f.cache.Touch(5 | big));
+  EXPECT_FALSE(f.cache.Pin(5 | big, &row));
+}
+
 TEST(RowCacheTest, AbortLeavesNothing) {
   Fixture f(4, 8, 1);
   InsertSlot slot;

@@ -61,6 +61,25 @@ TEST(RowIndexTest, InsertFindErase) {
   }
 }
 
+// A pending row (its id stored with kPending) is invisible to readers but found by the writer
+// side, and survives the backward shift of an erase in its cluster.
+TEST(RowIndexTest, PendingRowsAreSeenOnlyByTheWriterSide) {
+  IndexUnderTest t(16);
+  const std::vector<uint64_t> ids = IdsHomedAt(t.index, 3, 4);  // one cluster
+  for (uint32_t s = 0; s < 4; ++s) t.Insert(ids[s], s);
+  t.ids[2].store(ids[2] | RowIndex::kPending);
+  EXPECT_EQ(t.Find(ids[2]), RowIndex::kNotFound);
+  EXPECT_EQ(t.index.FindAny(ids[2], HashRowId(ids[2])), 2u);
+  ASSERT_TRUE(t.Erase(ids[0]));  // shifts the pending entry back
+  EXPECT_EQ(t.index.FindAny(ids[2], HashRowId(ids[2])), 2u);
+  EXPECT_EQ(t.Find(ids[1]), 1u);
+  EXPECT_EQ(t.Find(ids[3]), 3u);
+  ASSERT_TRUE(t.Erase(ids[2]));  // a pending row can be erased (an aborted insert)
+  EXPECT_EQ(t.index.FindAny(ids[2], HashRowId(ids[2])), RowIndex::kNotFound);
+  t.ids[2].store(ids[2]);
+  EXPECT_EQ(t.Find(ids[3]), 3u);
+}
+
 TEST(RowIndexTest, ClusterWrapsAroundTheTableEnd) {
   IndexUnderTest t(40);  // 50 entries
   const uint32_t last = t.index.table_size() - 1;
