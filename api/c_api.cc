@@ -22,8 +22,9 @@ using engram::c_api::CopyString;
 using engram::c_api::Guard;
 using engram::c_api::SetError;
 
-bool ValidDType(es_dtype_t dtype) {
-  return static_cast<int>(dtype) >= 0 && static_cast<int>(dtype) < engram::kNumDTypes;
+bool ValidDType(const es_dtype_t& dtype) {
+  const int code = engram::c_api::EnumCode(dtype);
+  return code >= 0 && code < engram::kNumDTypes;
 }
 
 }  // namespace
@@ -51,7 +52,7 @@ es_options_t* es_options_create(void) { return new (std::nothrow) es_options_t()
 void es_options_destroy(es_options_t* options) { delete options; }
 
 void es_options_set_dram_mode(es_options_t* o, es_dram_mode_t mode) {
-  switch (mode) {
+  switch (engram::c_api::EnumCode(mode)) {
     case ES_DRAM_NONE:
       o->options.dram_mode = engram::DramMode::kNone;
       break;
@@ -74,7 +75,7 @@ void es_options_set_huge_pages(es_options_t* o, int enabled) {
   o->options.resident.huge_pages = enabled != 0;
 }
 void es_options_set_io_backend(es_options_t* o, es_io_backend_t backend) {
-  switch (backend) {
+  switch (engram::c_api::EnumCode(backend)) {
     case ES_IO_AUTO:
       o->options.nvme.backend = engram::IoBackend::kAuto;
       break;

@@ -33,6 +33,17 @@ inline bool Check(const Status& s, char** errptr) {
   return false;
 }
 
+// The integer a C caller passed for an enum parameter, read without an enum load: loading a
+// value outside the enumerators' range is undefined in C++ (UBSan's -fsanitize=enum), and C
+// callers may pass any int. Validate with this before using the parameter as an enum.
+template <typename E>
+int EnumCode(const E& e) {
+  static_assert(sizeof(E) == sizeof(int), "C API enums are int-sized");
+  int v;
+  std::memcpy(&v, &e, sizeof v);
+  return v;
+}
+
 // Runs `body`, turning any exception that escapes it into an errptr message.
 template <typename F>
 void Guard(char** errptr, F&& body) {

@@ -86,8 +86,9 @@ Result<Prefetcher*> GetPrefetcher(es_table_t* t) {
   return t->prefetcher.get();
 }
 
-bool ValidOutType(es_out_type_t type) {
-  return static_cast<int>(type) >= ES_OUT_RAW && static_cast<int>(type) <= ES_OUT_BF16;
+bool ValidOutType(const es_out_type_t& type) {
+  const int code = engram::c_api::EnumCode(type);
+  return code >= ES_OUT_RAW && code <= ES_OUT_BF16;
 }
 
 #if defined(ENGRAM_HAVE_CUDA)
@@ -213,7 +214,7 @@ void es_ticket_gather(es_table_t* table, uint64_t ticket, void* out, size_t out_
     if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
     if (!ValidOutType(type)) {
       return SetError(errptr, "Invalid argument: unknown output type code " +
-                                  std::to_string(static_cast<int>(type)));
+                                  std::to_string(engram::c_api::EnumCode(type)));
     }
     if (out_on_device && !table->device) {
       return SetError(errptr,
@@ -276,7 +277,7 @@ uint64_t es_gather_plan_create(es_table_t* table, size_t max_rows, void* out, si
     if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
     if (!ValidOutType(type)) {
       return SetError(errptr, "Invalid argument: unknown output type code " +
-                                  std::to_string(static_cast<int>(type)));
+                                  std::to_string(engram::c_api::EnumCode(type)));
     }
     auto p = PlanPrefetcher(table);
     if (!Check(p.status(), errptr)) return;

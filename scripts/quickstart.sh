@@ -97,7 +97,9 @@ run_tests() {
   build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DENGRAM_BUILD_BENCH=OFF
   ctest --test-dir build --output-on-failure -j"$JOBS"
   echo "== the same suite under AddressSanitizer + UndefinedBehaviorSanitizer =="
-  build build-asan -DCMAKE_BUILD_TYPE=Debug -DENGRAM_SANITIZE=address,undefined -DENGRAM_BUILD_BENCH=OFF
+  # CUDA off: nvcc code is not instrumented and no GPU runs here; its build is checked above.
+  build build-asan -DCMAKE_BUILD_TYPE=Debug -DENGRAM_SANITIZE=address,undefined -DENGRAM_BUILD_BENCH=OFF \
+    -DENGRAM_WITH_CUDA=OFF
   ctest --test-dir build-asan --output-on-failure -j"$JOBS"
   echo "== the concurrent parts (cache/, gpu_bridge/) under ThreadSanitizer =="
   # CUDA off: nvcc code is not instrumented, and no GPU runs here anyway.
