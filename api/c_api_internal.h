@@ -31,8 +31,6 @@ struct es_table_t {
   std::mutex prefetcher_mu;                                       // serialises the lazy creation
   std::unique_ptr<engram::gpu::Prefetcher> prefetcher;            // GUARDED_BY(prefetcher_mu)
   std::atomic<engram::gpu::Prefetcher*> prefetcher_ptr{nullptr};  // set once, then read freely
-  // CUDA: the stream gathers ordered on a caller's stream run on (see c_api_prefetch.cc).
-  std::unique_ptr<engram::gpu::Stream> bridge_stream;
 };
 
 namespace engram::c_api {

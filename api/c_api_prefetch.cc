@@ -5,14 +5,11 @@
 // A table opened with a device gets its prefetcher (and HBM tier, and hot rows in HBM first)
 // in es_table_open; without one, the first es_table_prefetch creates a host-only prefetcher.
 //
-// Gathers ordered on a caller's CUDA stream: gpu::Device cannot adopt a foreign stream, so the
-// gather runs on a stream of the store's (bridge_stream) tied to the caller's by two events:
-// the caller's work before the call -> the gather -> the caller's work after it. Nothing
-// blocks the host; Release waits for the gather as for any gather on a caller's stream.
-//
-// Gather plans take the caller's stream itself (Device::WrapStream: a view that neither owns
-// nor waits for it), so a launch enqueued while the caller captures that stream lands in the
-// caller's graph, and nothing else of the store's is drawn into the capture.
+// Gathers and gather plans on a caller's CUDA stream take that stream itself
+// (Device::WrapStream: a view that neither owns nor waits for it): the work lands between the
+// caller's earlier and later work, a launch enqueued while the caller captures the stream lands
+// in the caller's graph, and nothing else of the store's is drawn into the capture. Release
+// waits for a gather enqueued on a caller's stream.
 #include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -21,10 +18,6 @@
 #include "api/c_api_errors.h"
 #include "api/c_api_internal.h"
 #include "api/engram_store.h"
-
-#if defined(ENGRAM_HAVE_CUDA)
-#include <cuda_runtime.h>
-#endif
 
 namespace engram::c_api {
 
@@ -55,9 +48,6 @@ Status SetUpPrefetch(es_table_t* t, const es_options_t& o) {
   ENGRAM_ASSIGN_OR_RETURN(auto prefetcher, gpu::Prefetcher::Create(t->table.get(), options));
   const std::vector<uint64_t>& left = prefetcher->hot_rows_left();
   if (!left.empty()) ENGRAM_RETURN_IF_ERROR(t->table->PinRows(left.data(), left.size()));
-  if (!t->device->emulated()) {
-    ENGRAM_ASSIGN_OR_RETURN(t->bridge_stream, t->device->NewStream());
-  }
   t->prefetcher = std::move(prefetcher);
   t->prefetcher_ptr.store(t->prefetcher.get(), std::memory_order_release);
   return Status::OK();
@@ -86,52 +76,22 @@ Result<Prefetcher*> GetPrefetcher(es_table_t* t) {
   return t->prefetcher.get();
 }
 
+// Runs body(prefetcher) under Guard once `table` is non-null and has its prefetcher; reports
+// what stands in the way through errptr otherwise.
+template <typename F>
+void WithPrefetcher(es_table_t* table, char** errptr, F&& body) {
+  Guard(errptr, [&] {
+    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
+    auto p = GetPrefetcher(table);
+    if (!Check(p.status(), errptr)) return;
+    body(**p);
+  });
+}
+
 bool ValidOutType(const es_out_type_t& type) {
   const int code = engram::c_api::EnumCode(type);
   return code >= ES_OUT_RAW && code <= ES_OUT_BF16;
 }
-
-#if defined(ENGRAM_HAVE_CUDA)
-// The ordinal of "cuda" / "cuda:N".
-int CudaOrdinal(const std::string& name) {
-  const size_t colon = name.find(':');
-  return colon == std::string::npos ? 0 : std::stoi(name.substr(colon + 1));
-}
-
-Status CudaCheck(cudaError_t err, const char* what) {
-  if (err == cudaSuccess) return Status::OK();
-  cudaGetLastError();  // clears a non-sticky error; the result is deliberately unused
-  return Status::IOError(std::string("gather on the caller's stream: ") + what + ": " +
-                         cudaGetErrorString(err));
-}
-
-// caller's work so far -> gather on t->bridge_stream -> caller's later work.
-Status GatherOnCallerStream(es_table_t* t, Prefetcher* p, uint64_t ticket,
-                            engram::gpu::GatherTarget target, void* caller_stream) {
-  ENGRAM_RETURN_IF_ERROR(CudaCheck(cudaSetDevice(CudaOrdinal(t->device_name)), "cudaSetDevice"));
-  auto caller = static_cast<cudaStream_t>(caller_stream);
-  auto bridge = static_cast<cudaStream_t>(t->bridge_stream->native_handle());
-  cudaEvent_t before = nullptr, after = nullptr;
-  Status st = CudaCheck(cudaEventCreateWithFlags(&before, cudaEventDisableTiming), "event");
-  if (st.ok()) st = CudaCheck(cudaEventCreateWithFlags(&after, cudaEventDisableTiming), "event");
-  if (st.ok()) st = CudaCheck(cudaEventRecord(before, caller), "cudaEventRecord");
-  if (st.ok()) st = CudaCheck(cudaStreamWaitEvent(bridge, before, 0), "cudaStreamWaitEvent");
-  if (st.ok()) {
-    target.stream = t->bridge_stream.get();
-    st = p->Gather(ticket, target);
-  }
-  // Even after a failed gather, the caller's stream waits for what the bridge has queued.
-  if (before != nullptr && after != nullptr) {
-    Status join = CudaCheck(cudaEventRecord(after, bridge), "cudaEventRecord");
-    if (join.ok()) join = CudaCheck(cudaStreamWaitEvent(caller, after, 0), "cudaStreamWaitEvent");
-    if (st.ok()) st = join;
-  }
-  // Destroying a recorded event is fine: CUDA frees it once it has completed.
-  if (before != nullptr) cudaEventDestroy(before);
-  if (after != nullptr) cudaEventDestroy(after);
-  return st;
-}
-#endif
 
 // The prefetcher of a table with a CUDA device, which es_table_open made (plans need one).
 Result<Prefetcher*> PlanPrefetcher(es_table_t* t) {
@@ -175,11 +135,8 @@ void es_options_set_prefetch_budget(es_options_t* o, uint64_t max_inflight_bytes
 
 uint64_t es_table_prefetch(es_table_t* table, const uint64_t* ids, size_t n, char** errptr) {
   uint64_t ticket = 0;
-  Guard(errptr, [&] {
-    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
-    auto p = GetPrefetcher(table);
-    if (!Check(p.status(), errptr)) return;
-    auto t = (*p)->Prefetch(ids, n);
+  WithPrefetcher(table, errptr, [&](Prefetcher& p) {
+    auto t = p.Prefetch(ids, n);
     if (Check(t.status(), errptr)) ticket = *t;
   });
   return ticket;
@@ -187,22 +144,16 @@ uint64_t es_table_prefetch(es_table_t* table, const uint64_t* ids, size_t n, cha
 
 int es_ticket_wait(es_table_t* table, uint64_t ticket, char** errptr) {
   int rc = -1;
-  Guard(errptr, [&] {
-    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
-    auto p = GetPrefetcher(table);
-    if (!Check(p.status(), errptr)) return;
-    if (Check((*p)->Wait(ticket), errptr)) rc = 0;
+  WithPrefetcher(table, errptr, [&](Prefetcher& p) {
+    if (Check(p.Wait(ticket), errptr)) rc = 0;
   });
   return rc;
 }
 
 int es_ticket_poll(es_table_t* table, uint64_t ticket, char** errptr) {
   int rc = -1;
-  Guard(errptr, [&] {
-    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
-    auto p = GetPrefetcher(table);
-    if (!Check(p.status(), errptr)) return;
-    auto ready = (*p)->Poll(ticket);
+  WithPrefetcher(table, errptr, [&](Prefetcher& p) {
+    auto ready = p.Poll(ticket);
     if (Check(ready.status(), errptr)) rc = *ready ? 1 : 0;
   });
   return rc;
@@ -221,12 +172,8 @@ void es_ticket_gather(es_table_t* table, uint64_t ticket, void* out, size_t out_
                       "Invalid argument: gather to device memory, but the table was opened "
                       "without a device (es_options_set_device)");
     }
-    if (cuda_stream != nullptr && (!table->device || table->device->emulated())) {
-      return SetError(errptr,
-                      "Invalid argument: a CUDA stream needs a CUDA device (the table's "
-                      "device is " +
-                          table->device_name + "); pass NULL");
-    }
+    auto stream = CallerStream(table, cuda_stream);
+    if (!Check(stream.status(), errptr)) return;
     if (cuda_stream != nullptr && !out_on_device) {
       return SetError(errptr,
                       "Invalid argument: a CUDA stream is only for gathers to device "
@@ -240,34 +187,17 @@ void es_ticket_gather(es_table_t* table, uint64_t ticket, void* out, size_t out_
     target.type = static_cast<engram::gpu::OutType>(type);
     // The emulated device's "device memory" is what a C caller has: host memory.
     target.on_device = out_on_device != 0 && !table->device->emulated();
-    if (cuda_stream == nullptr) {
-      Check((*p)->Gather(ticket, target), errptr);
-      return;
-    }
-#if defined(ENGRAM_HAVE_CUDA)
-    Check(GatherOnCallerStream(table, *p, ticket, target, cuda_stream), errptr);
-#else
-    SetError(errptr, "Not supported: this library was built without CUDA");
-#endif
+    target.stream = stream->get();  // null: the prefetcher's own stream, synchronized
+    Check((*p)->Gather(ticket, target), errptr);
   });
 }
 
 void es_ticket_release(es_table_t* table, uint64_t ticket, char** errptr) {
-  Guard(errptr, [&] {
-    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
-    auto p = GetPrefetcher(table);
-    if (!Check(p.status(), errptr)) return;
-    Check((*p)->Release(ticket), errptr);
-  });
+  WithPrefetcher(table, errptr, [&](Prefetcher& p) { Check(p.Release(ticket), errptr); });
 }
 
 void es_ticket_cancel(es_table_t* table, uint64_t ticket, char** errptr) {
-  Guard(errptr, [&] {
-    if (table == nullptr) return SetError(errptr, "Invalid argument: table is NULL");
-    auto p = GetPrefetcher(table);
-    if (!Check(p.status(), errptr)) return;
-    Check((*p)->Cancel(ticket), errptr);
-  });
+  WithPrefetcher(table, errptr, [&](Prefetcher& p) { Check(p.Cancel(ticket), errptr); });
 }
 
 uint64_t es_gather_plan_create(es_table_t* table, size_t max_rows, void* out, size_t out_stride,

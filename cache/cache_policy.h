@@ -50,9 +50,6 @@ class ShardPolicy {
   virtual ~ShardPolicy() = default;
   // The row hashed `hash` in `slot` was read. Lock-free (see Thread safety).
   virtual void OnHit(uint32_t slot, uint64_t hash) = 0;
-  // A hint, lock-free: an access to `hash` is coming (batch lookups call it several ids ahead),
-  // so the policy may start loading what OnHit will touch. The default does nothing.
-  virtual void Prefetch(uint64_t hash) const {}
   // A miss for the row hashed `hash`: where to put it, or kReject.
   virtual Placement OnMiss(uint64_t hash, const SlotView& view) = 0;
   // The row hashed `hash` now occupies `slot` (returned by the last OnMiss).

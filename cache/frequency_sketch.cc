@@ -78,10 +78,6 @@ FrequencySketch::FrequencySketch(uint64_t expected_items, uint32_t bytes_per_ite
   words_ = std::make_unique<std::atomic<uint64_t>[]>(blocks_ * kWordsPerBlock);
 }
 
-void FrequencySketch::Prefetch(uint64_t hash) const {
-  __builtin_prefetch(&words_[BlockBase(Mix(hash), blocks_)]);
-}
-
 void FrequencySketch::Increment(uint64_t hash) {
   const uint64_t mixed = Mix(hash);
   const uint64_t base = BlockBase(mixed, blocks_);

@@ -40,8 +40,6 @@ class FrequencySketch {
   void Increment(uint64_t hash);
   // The estimated accesses of `hash` since aging, 0..15.
   uint32_t Frequency(uint64_t hash) const;
-  // Starts loading the cache line of `hash`'s counters (batch lookups call it ahead of time).
-  void Prefetch(uint64_t hash) const;
   // Halves every counter (also done automatically every sample_size() samples).
   void Age();
 

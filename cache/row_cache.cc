@@ -128,10 +128,7 @@ class RowCache::Shard {
     return rows_ ? rows_.get() + uint64_t{slot} * row_bytes_ : nullptr;
   }
 
-  void PrefetchEntry(uint64_t hash) const {
-    index_.PrefetchEntry(hash);
-    policy_->Prefetch(hash);
-  }
+  void PrefetchEntry(uint64_t hash) const { index_.PrefetchEntry(hash); }
   // Prefetches the id (and, for a pin, the pin word) of the slot the probe for `hash` meets
   // first.
   void PrefetchSlot(uint64_t hash, bool pin) const {
@@ -325,7 +322,7 @@ bool RowCache::Pin(uint64_t id, PinnedRow* row) {
 namespace {
 
 // Calls visit(i, shard, hash) for i in [0, n), running two prefetch stages ahead: at distance
-// kAhead the hash is computed and its index line (and the policy's state, if it asks) prefetched;
+// kAhead the hash is computed and its index line prefetched;
 // at kAhead / 2 the slot in the (by then loaded) first index entry has its id prefetched, and
 // its pin word when `pin`.
 template <typename ShardFn, typename VisitFn>

@@ -94,6 +94,42 @@ class Env {
   Status WriteFileAtomically(const std::string& path, std::string_view data);
 };
 
+// An Env that forwards every call to `target` (as LevelDB's EnvWrapper): a subclass overrides
+// only what it changes (tests' fault-injecting and gating Envs). `target` must outlive it.
+class EnvWrapper : public Env {
+ public:
+  explicit EnvWrapper(Env* target) : target_(target) {}
+  Env* target() const { return target_; }
+
+  Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path,
+                                                             bool direct_io) override {
+    return target_->OpenRandomAccess(path, direct_io);
+  }
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override {
+    return target_->NewWritableFile(path);
+  }
+  bool FileExists(const std::string& p) override { return target_->FileExists(p); }
+  Result<uint64_t> FileSize(const std::string& p) override { return target_->FileSize(p); }
+  Status RenameFile(const std::string& a, const std::string& b) override {
+    return target_->RenameFile(a, b);
+  }
+  Status ExchangePaths(const std::string& a, const std::string& b) override {
+    return target_->ExchangePaths(a, b);
+  }
+  Status RemoveFile(const std::string& p) override { return target_->RemoveFile(p); }
+  Status CreateDir(const std::string& p) override { return target_->CreateDir(p); }
+  Status RemoveDirRecursive(const std::string& p) override {
+    return target_->RemoveDirRecursive(p);
+  }
+  Status SyncDir(const std::string& p) override { return target_->SyncDir(p); }
+  Result<std::vector<std::string>> ListDir(const std::string& p) override {
+    return target_->ListDir(p);
+  }
+
+ private:
+  Env* const target_;
+};
+
 // Directory part of a path ("." when there is none).
 std::string DirName(const std::string& path);
 // path + "/" + name, without doubling the slash.

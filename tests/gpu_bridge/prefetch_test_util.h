@@ -222,8 +222,9 @@ class ZipfIds {
 
 // An Env over the POSIX one whose reads of table data files (through Read and io_uring
 // completions) wait while the gate is closed, so a test can hold a fetch in flight.
-class GateEnv : public Env {
+class GateEnv : public EnvWrapper {
  public:
+  GateEnv() : EnvWrapper(Env::Default()) {}
   void Close() {
     std::lock_guard<std::mutex> lock(mu_);
     open_ = false;
@@ -250,27 +251,8 @@ class GateEnv : public Env {
 
   Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path,
                                                              bool direct_io) override;
-  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p) override {
-    return base_->NewWritableFile(p);
-  }
-  bool FileExists(const std::string& p) override { return base_->FileExists(p); }
-  Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
-  Status RenameFile(const std::string& a, const std::string& b) override {
-    return base_->RenameFile(a, b);
-  }
-  Status ExchangePaths(const std::string& a, const std::string& b) override {
-    return base_->ExchangePaths(a, b);
-  }
-  Status RemoveFile(const std::string& p) override { return base_->RemoveFile(p); }
-  Status CreateDir(const std::string& p) override { return base_->CreateDir(p); }
-  Status RemoveDirRecursive(const std::string& p) override { return base_->RemoveDirRecursive(p); }
-  Status SyncDir(const std::string& p) override { return base_->SyncDir(p); }
-  Result<std::vector<std::string>> ListDir(const std::string& p) override {
-    return base_->ListDir(p);
-  }
 
  private:
-  Env* const base_ = Env::Default();
   mutable std::mutex mu_;
   mutable std::condition_variable cv_;
   bool open_ = true;         // GUARDED_BY(mu_)
@@ -301,7 +283,7 @@ class GatedFile final : public RandomAccessFile {
 
 inline Result<std::unique_ptr<RandomAccessFile>> GateEnv::OpenRandomAccess(const std::string& path,
                                                                            bool direct_io) {
-  ENGRAM_ASSIGN_OR_RETURN(auto file, base_->OpenRandomAccess(path, direct_io));
+  ENGRAM_ASSIGN_OR_RETURN(auto file, EnvWrapper::OpenRandomAccess(path, direct_io));
   if (path.size() < 5 || path.compare(path.size() - 5, 5, "/data") != 0) return file;
   return std::unique_ptr<RandomAccessFile>(new GatedFile(this, std::move(file)));
 }

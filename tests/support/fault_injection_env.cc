@@ -97,12 +97,12 @@ bool FaultInjectionEnv::ConsumeWriteBudget(size_t n) {
 
 Result<std::unique_ptr<RandomAccessFile>> FaultInjectionEnv::OpenRandomAccess(
     const std::string& path, bool direct_io) {
-  ENGRAM_ASSIGN_OR_RETURN(auto base, base_->OpenRandomAccess(path, direct_io));
+  ENGRAM_ASSIGN_OR_RETURN(auto base, EnvWrapper::OpenRandomAccess(path, direct_io));
   return std::unique_ptr<RandomAccessFile>(new FaultFile(this, std::move(base)));
 }
 
 Result<std::unique_ptr<WritableFile>> FaultInjectionEnv::NewWritableFile(const std::string& path) {
-  ENGRAM_ASSIGN_OR_RETURN(auto base, base_->NewWritableFile(path));
+  ENGRAM_ASSIGN_OR_RETURN(auto base, EnvWrapper::NewWritableFile(path));
   return std::unique_ptr<WritableFile>(new BudgetedWritableFile(this, path, std::move(base)));
 }
 

@@ -16,9 +16,9 @@ namespace engram::testing {
 
 enum class ReadFault { kNone, kEIO, kShortRead };
 
-class FaultInjectionEnv : public Env {
+class FaultInjectionEnv : public EnvWrapper {
  public:
-  explicit FaultInjectionEnv(Env* base = Env::Default()) : base_(base) {}
+  explicit FaultInjectionEnv(Env* base = Env::Default()) : EnvWrapper(base) {}
 
   // Reads of files whose path contains `path_part`, overlapping [begin, end), fail with `fault`.
   void SetReadFault(std::string path_part, uint64_t begin, uint64_t end, ReadFault fault);
@@ -38,24 +38,8 @@ class FaultInjectionEnv : public Env {
   Result<std::unique_ptr<RandomAccessFile>> OpenRandomAccess(const std::string& path,
                                                              bool direct_io) override;
   Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path) override;
-  bool FileExists(const std::string& p) override { return base_->FileExists(p); }
-  Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
-  Status RenameFile(const std::string& a, const std::string& b) override {
-    return base_->RenameFile(a, b);
-  }
-  Status ExchangePaths(const std::string& a, const std::string& b) override {
-    return base_->ExchangePaths(a, b);
-  }
-  Status RemoveFile(const std::string& p) override { return base_->RemoveFile(p); }
-  Status CreateDir(const std::string& p) override { return base_->CreateDir(p); }
-  Status RemoveDirRecursive(const std::string& p) override { return base_->RemoveDirRecursive(p); }
-  Status SyncDir(const std::string& p) override { return base_->SyncDir(p); }
-  Result<std::vector<std::string>> ListDir(const std::string& p) override {
-    return base_->ListDir(p);
-  }
 
  private:
-  Env* const base_;
   mutable std::mutex mu_;
   std::string fault_path_;  // GUARDED_BY(mu_)
   uint64_t fault_begin_ = 0, fault_end_ = 0;
